@@ -1,0 +1,62 @@
+"""The project's error types.
+
+Every failure a user can cause (a bad file, a bad manifest row, a wrong config key, a corrupt
+checkpoint) is raised as an :class:`R2MFNetError` subclass whose message names the file, row or
+key and says what to do. The command-line scripts catch this one type, print the message and exit
+non-zero without a traceback (set ``R2MFNET_FULL_ERROR=1`` to see the trace). Anything else that
+escapes is a bug in this project.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterable
+
+
+class R2MFNetError(Exception):
+    """Base class of every user-facing error of r2mfnet."""
+
+
+class DataError(R2MFNetError):
+    """An input file (image, mask, landmarks, manifest) is missing, unreadable or inconsistent."""
+
+    def __init__(self, message: str, path: str | Path | None = None, row: int | None = None):
+        self.path = None if path is None else str(path)
+        self.row = row
+        where = []
+        if self.path is not None:
+            where.append(f"file '{self.path}'")
+        if row is not None:
+            where.append(f"row {row}")
+        prefix = (", ".join(where) + ": ") if where else ""
+        super().__init__(prefix + message)
+
+
+class ManifestError(DataError):
+    """A manifest has one or more bad rows; ``problems`` lists every one of them."""
+
+    def __init__(self, manifest: str | Path, problems: Iterable[str]):
+        self.problems = list(problems)
+        lines = "\n".join(f"  - {p}" for p in self.problems)
+        R2MFNetError.__init__(
+            self,
+            f"manifest '{manifest}' has {len(self.problems)} problem(s):\n{lines}\n"
+            "Fix or remove these rows; nothing was loaded.",
+        )
+        self.path = str(manifest)
+        self.row = None
+
+
+class ConfigError(R2MFNetError):
+    """A configuration key is unknown, missing or has the wrong type or value."""
+
+
+class CheckpointError(R2MFNetError):
+    """A checkpoint file is missing, truncated, corrupted or from an incompatible model."""
+
+
+class MeasurementError(R2MFNetError):
+    """A mask or landmark set cannot support a clinical measurement (empty, broken, too short)."""
+
+
+class TrainingError(R2MFNetError):
+    """Training cannot continue (for example a non-finite loss)."""
