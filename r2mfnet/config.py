@@ -1,0 +1,75 @@
+"""The whole run configuration's schema, and its validation at start-up.
+
+Hydra composes ``configs/``; :func:`validate` merges the result into these dataclasses so that an
+unknown key or a wrong type fails immediately with the key's full name, before any data is read
+or any output written. The model group stays a free mapping (each model has its own keyword
+arguments); :func:`build_model` turns a bad model keyword into the same kind of error.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from r2mfnet.data.build import DataConfig
+from r2mfnet.errors import ConfigError
+from r2mfnet.training.config import TrainerConfig
+
+
+@dataclass
+class LossConfig:
+    dice_weight: float = 1.0
+    ce_weight: float = 1.0
+    fine_weight: float = 1.0  # weight of the final output ("logits")
+    coarse_weight: float = 0.5  # weight of R2MF-Net's coarse output when it is trained
+
+
+@dataclass
+class EvalConfig:
+    split: str = "test"
+    tta_flip: bool = False
+    tau: float = 2.0  # boundary tolerance in pixels
+    tau_fraction: Optional[float] = None  # or as a fraction of the image diagonal
+    worst_cases: int = 4
+    threshold: float = 0.5
+
+
+@dataclass
+class RunConfig:
+    name: str = "run"
+    model: dict[str, Any] = field(default_factory=dict)
+    data: DataConfig = field(default_factory=DataConfig)
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    evaluate_after_training: bool = True
+
+
+def validate(cfg: DictConfig | dict) -> RunConfig:
+    """Check ``cfg`` against :class:`RunConfig`; return a typed copy or raise :class:`ConfigError`."""
+    try:
+        merged = OmegaConf.merge(OmegaConf.structured(RunConfig), cfg)
+        run: RunConfig = OmegaConf.to_object(merged)  # type: ignore[assignment]
+    except OmegaConfBaseException as exc:
+        key = getattr(exc, "full_key", None)
+        msg = str(exc).splitlines()[0]
+        raise ConfigError(f"invalid configuration{f' at key {key!r}' if key else ''}: {msg}") from None
+    if "name" not in run.model:
+        raise ConfigError("model.name is missing: choose a model group, e.g. model=r2mfnet or model=unet")
+    return run
+
+
+def build_model(model_cfg: dict[str, Any]):
+    """``models.create`` with configuration mistakes reported as :class:`ConfigError`."""
+    from r2mfnet.models import available_models, create
+
+    kwargs = dict(model_cfg)
+    name = kwargs.pop("name")
+    if name not in available_models():
+        raise ConfigError(f"model.name '{name}' is unknown; available: {', '.join(available_models())}")
+    try:
+        return create(name, **kwargs)
+    except TypeError as exc:
+        raise ConfigError(f"model '{name}': {exc} (check the model.* keys)") from None

@@ -1,0 +1,491 @@
+"""The training loop: short on purpose.
+
+Stage planning (:mod:`stages`), checkpoint files (:mod:`checkpoint`), the batch order
+(:mod:`sampler`), early stopping, TensorBoard and DDP plumbing live beside this loop, so what is
+left here reads top to bottom: for each stage, for each epoch, for each batch, step; validate;
+save. Everything a resumed run needs to continue bit-identically (weights, optimiser, scheduler,
+scaler, RNG states, early-stopping state and the position inside the epoch) goes into
+``latest.pt``.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import random
+import signal
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+
+from r2mfnet.atomic import atomic_write_json
+from r2mfnet.errors import ConfigError, TrainingError
+from r2mfnet.training import distributed
+from r2mfnet.training.checkpoint import load_checkpoint, save_checkpoint, unwrap
+from r2mfnet.training.config import TrainerConfig
+from r2mfnet.training.early_stopping import EarlyStopping
+from r2mfnet.training.losses import DiceCELoss
+from r2mfnet.training.sampler import EpochSampler
+from r2mfnet.training.schedule import build_scheduler
+from r2mfnet.training.stages import Stage, apply_stage, plan_stages, trainable_parameters
+from r2mfnet.training.tb_logging import TensorBoardLogger
+
+log = logging.getLogger("r2mfnet.train")
+
+EPOCH_KEY_STRIDE = 100_000
+"""Epoch keys ``stage * STRIDE + epoch`` seed the data order and augmentation of each epoch."""
+
+
+class TrainingInterrupted(TrainingError):
+    """SIGINT/SIGTERM (or ``trainer.max_steps``) stopped the run after saving a resumable checkpoint."""
+
+    def __init__(self, checkpoint: Path, reason: str):
+        self.checkpoint = checkpoint
+        super().__init__(
+            f"training stopped ({reason}); a resumable checkpoint is at '{checkpoint}'. "
+            f"Continue with: python scripts/train.py trainer.resume='{checkpoint}' (same other options)"
+        )
+
+
+@dataclass
+class TrainResult:
+    """What a finished run leaves behind."""
+
+    run_dir: Path
+    best_checkpoint: Path | None
+    latest_checkpoint: Path | None
+    history: list[dict[str, Any]] = field(default_factory=list)
+    steps: int = 0
+    seconds: float = 0.0
+
+
+def resolve_device(name: str, local_rank: int = 0) -> torch.device:
+    """``auto`` picks CUDA when present, else CPU; asking for CUDA without one is an error."""
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda":
+        if not torch.cuda.is_available():
+            raise ConfigError("trainer.device=cuda but no CUDA device is available; use trainer.device=cpu")
+        return torch.device("cuda", local_rank)
+    if name != "cpu":
+        raise ConfigError(f"trainer.device must be auto, cpu or cuda, got '{name}'")
+    return torch.device("cpu")
+
+
+def resolve_amp(amp: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype, or None for full fp32. ``auto`` = bf16 (or fp16) on CUDA, off on CPU."""
+    if amp == "off":
+        return None
+    if amp == "auto":
+        if device.type != "cuda":
+            return None
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    if amp == "bf16":
+        return torch.bfloat16
+    if amp == "fp16":
+        if device.type != "cuda":
+            raise ConfigError("trainer.amp=fp16 needs CUDA; on CPU use trainer.amp=bf16 or off")
+        return torch.float16
+    raise ConfigError(f"trainer.amp must be auto, off, bf16 or fp16, got '{amp}'")
+
+
+def _rng_state() -> dict[str, Any]:
+    state = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    np.random.set_state(state["numpy"])
+    random.setstate(state["python"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def _format_record(record: dict[str, Any]) -> str:
+    parts = [f"{record['stage']} epoch {record['epoch']}", f"step {record['step']}",
+             f"loss {record['train_loss']:.4f}"]
+    parts += [f"{k[4:]} {v:.4f}" for k, v in record.items() if k.startswith("val_")]
+    parts.append(f"{record['seconds']:.0f}s")
+    return " | ".join(parts)
+
+
+class _StopSignal:
+    """Turns SIGINT/SIGTERM into a flag checked between optimiser steps."""
+
+    def __init__(self) -> None:
+        self.reason: str | None = None
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> "_StopSignal":
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                self._previous[sig] = signal.signal(sig, self._handle)
+            except ValueError:  # not the main thread: leave signals alone
+                pass
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        self.reason = signal.Signals(signum).name
+
+    def __exit__(self, *exc: Any) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
+class Trainer:
+    """Trains one model on one dataset split; see the module docstring for the shape of the loop."""
+
+    def __init__(
+        self,
+        model: nn.Module,
+        train_set: Dataset,
+        val_set: Dataset | None,
+        config: TrainerConfig,
+        run_dir: str | Path,
+        batch_size: int = 4,
+        num_workers: int = 0,
+        loss: nn.Module | None = None,
+        preprocess: dict[str, Any] | None = None,
+        run_config: dict[str, Any] | None = None,
+        dist_info: distributed.DistInfo | None = None,
+    ) -> None:
+        self.cfg = config
+        self.dist = dist_info or distributed.DistInfo()
+        self.device = resolve_device(config.device, self.dist.local_rank)
+        self.amp_dtype = resolve_amp(config.amp, self.device)
+        self.model = model.to(self.device)
+        if config.channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
+        self.train_set = train_set
+        self.val_set = val_set
+        self.batch_size = batch_size
+        self.num_workers = num_workers
+        self.loss_fn = loss or DiceCELoss()
+        self.preprocess = dict(preprocess or {})
+        self.run_config = dict(run_config or {})
+        self.run_dir = Path(run_dir)
+        self.ckpt_dir = self.run_dir / "checkpoints"
+        self.stages = plan_stages(
+            self.model, config.epochs, config.coarse_epochs, config.fine_epochs, config.joint_epochs
+        )
+        self.sampler = EpochSampler(
+            len(train_set), seed=config.seed, shuffle=True, rank=self.dist.rank, world_size=self.dist.world_size
+        )
+        self.loader = DataLoader(
+            train_set,
+            batch_size=batch_size,
+            sampler=self.sampler,
+            num_workers=num_workers,
+            pin_memory=self.device.type == "cuda",
+            drop_last=False,
+        )
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.amp_dtype == torch.float16)
+        self.early = EarlyStopping(config.early_stopping_patience, config.early_stopping_min_delta)
+        self.logger = TensorBoardLogger(self.run_dir / "tensorboard" if self.dist.is_main else None)
+        self.global_step = 0
+        self.history: list[dict[str, Any]] = []
+
+    # ------------------------------------------------------------------ checkpoints
+    def _state(self, stage_index: int, epoch: int, batch: int, optimizer, scheduler) -> dict[str, Any]:
+        return {
+            "model_config": dict(unwrap(self.model).model_config),
+            "model": unwrap(self.model).state_dict(),
+            "preprocess": self.preprocess,
+            "config": self.run_config,
+            "position": {"stage": stage_index, "epoch": epoch, "batch": batch},
+            "stages": [s.name for s in self.stages],
+            "global_step": self.global_step,
+            "optimizer": optimizer.state_dict() if optimizer is not None else None,
+            "scheduler": scheduler.state_dict() if scheduler is not None else None,
+            "scaler": self.scaler.state_dict(),
+            "early_stopping": self.early.state_dict(),
+            "rng": _rng_state(),
+            "history": self.history,
+        }
+
+    def _save_latest(self, stage_index: int, epoch: int, batch: int, optimizer, scheduler) -> Path:
+        path = self.ckpt_dir / "latest.pt"
+        if self.dist.is_main:
+            save_checkpoint(path, self._state(stage_index, epoch, batch, optimizer, scheduler))
+        return path
+
+    def _save_best(self, stage: Stage, metrics: dict[str, float], final_stage: bool) -> None:
+        if not self.dist.is_main:
+            return
+        state = {
+            "model_config": dict(unwrap(self.model).model_config),
+            "model": unwrap(self.model).state_dict(),
+            "preprocess": self.preprocess,
+            "config": self.run_config,
+            "stage": stage.name,
+            "metrics": metrics,
+            "global_step": self.global_step,
+        }
+        save_checkpoint(self.ckpt_dir / f"best_{stage.name}.pt", state)
+        if final_stage:
+            save_checkpoint(self.ckpt_dir / "best.pt", state)
+
+    def _restore(self, path: str | Path) -> dict[str, Any]:
+        state = load_checkpoint(path, map_location=self.device)
+        if "position" not in state:
+            raise ConfigError(f"'{path}' is a best/weights-only checkpoint; resume needs latest.pt")
+        if state.get("stages") != [s.name for s in self.stages]:
+            raise ConfigError(
+                f"'{path}' was trained with stages {state.get('stages')} but this config plans "
+                f"{[s.name for s in self.stages]}: resume with the same model and trainer options"
+            )
+        unwrap(self.model).load_state_dict(state["model"])
+        self.global_step = int(state["global_step"])
+        self.history = list(state.get("history", []))
+        self.scaler.load_state_dict(state["scaler"])
+        self.early.load_state_dict(state["early_stopping"])
+        _set_rng_state(state["rng"])
+        return state
+
+    # ------------------------------------------------------------------ steps
+    def _autocast(self):
+        if self.amp_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.amp_dtype)
+
+    def _to_device(self, batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
+        image = batch["image"].to(self.device, non_blocking=True)
+        if self.cfg.channels_last:
+            image = image.contiguous(memory_format=torch.channels_last)
+        return image, batch["mask"].to(self.device, non_blocking=True)
+
+    def _train_step(self, net: nn.Module, batch, optimizer, scheduler, params) -> float | None:
+        image, mask = self._to_device(batch)
+        with self._autocast():
+            outputs = net(image)
+        loss = self.loss_fn(outputs, mask)
+        if not torch.isfinite(loss):
+            optimizer.zero_grad(set_to_none=True)
+            if self.cfg.on_nonfinite == "skip":
+                return None
+            raise TrainingError(
+                f"non-finite loss ({loss.item()}) at global step {self.global_step}; the last good "
+                f"checkpoint is kept at '{self.ckpt_dir / 'latest.pt'}'. Lower trainer.lr, check the "
+                "data, or set trainer.on_nonfinite=skip to skip such batches"
+            )
+        optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        if self.cfg.grad_clip > 0:
+            self.scaler.unscale_(optimizer)
+            torch.nn.utils.clip_grad_norm_(params, self.cfg.grad_clip)
+        self.scaler.step(optimizer)
+        self.scaler.update()
+        scheduler.step()
+        return float(loss.detach())
+
+    @torch.no_grad()
+    def validate(self, net: nn.Module) -> tuple[dict[str, float], dict[str, torch.Tensor]]:
+        """Dice per validation image at the model's input size (the final evaluation is done at
+        original resolution by :mod:`r2mfnet.evaluation`). Each rank takes a shard; rows are gathered."""
+        was_training = net.training
+        net.eval()
+        rows: list[tuple[str, float, float]] = []
+        shown: dict[str, list[torch.Tensor]] = {"image": [], "prob": [], "mask": []}
+        indices = list(range(self.dist.rank, len(self.val_set), self.dist.world_size))
+        for start in range(0, len(indices), self.batch_size):
+            items = [self.val_set[i] for i in indices[start : start + self.batch_size]]
+            batch = torch.utils.data.default_collate(items)
+            image, mask = self._to_device(batch)
+            with self._autocast():
+                outputs = net(image)
+            logits = outputs["logits"].float()
+            loss = self.loss_fn({"logits": logits}, mask)
+            pred = (logits > 0) if logits.shape[1] == 1 else (logits.argmax(1, keepdim=True) > 0)
+            gt = mask > 0.5 if mask.ndim == 4 else (mask > 0).unsqueeze(1)
+            inter = (pred & gt).flatten(1).sum(1).float()
+            total = pred.flatten(1).sum(1).float() + gt.flatten(1).sum(1).float()
+            dice = torch.where(total > 0, 2 * inter / total.clamp_min(1), torch.ones_like(total))
+            for view, d in zip(batch["view"], dice.tolist()):
+                rows.append((view, d, float(loss)))
+            if len(shown["image"]) < self.cfg.log_images:
+                shown["image"].append(batch["image"][:1].cpu())
+                shown["prob"].append(torch.sigmoid(logits[:1, :1]).cpu())
+                shown["mask"].append(batch["mask"][:1].float().cpu())
+        all_rows = [r for part in distributed.all_gather_objects(rows) for r in part]  # type: ignore[union-attr]
+        net.train(was_training)
+        if was_training and hasattr(unwrap(net), "coarse") and self._stage_name == "fine":
+            unwrap(net).coarse.eval()
+        metrics: dict[str, float] = {
+            "dice": float(np.mean([r[1] for r in all_rows])) if all_rows else float("nan"),
+            "loss": float(np.mean([r[2] for r in all_rows])) if all_rows else float("nan"),
+        }
+        for view in sorted({r[0] for r in all_rows}):
+            metrics[f"dice/{view}"] = float(np.mean([r[1] for r in all_rows if r[0] == view]))
+        pictures = {k: torch.cat(v) if v else torch.empty(0) for k, v in shown.items()}
+        return metrics, pictures
+
+    # ------------------------------------------------------------------ the loop
+    def _wrap(self, stage: Stage) -> nn.Module:
+        net: nn.Module = self.model
+        if self.dist.enabled:
+            from torch.nn.parallel import DistributedDataParallel
+
+            device_ids = [self.device.index] if self.device.type == "cuda" else None
+            net = DistributedDataParallel(self.model, device_ids=device_ids)
+        if self.cfg.compile:
+            if self.cfg.compile_cache_dir:
+                import os
+
+                os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(self.cfg.compile_cache_dir))
+            net = torch.compile(net)
+        return net
+
+    def _batches(self, epoch_key: int, start_batch: int) -> Iterator[dict[str, Any]]:
+        self.sampler.set_epoch(epoch_key, start_index=start_batch * self.batch_size)
+        if hasattr(self.train_set, "set_epoch"):
+            self.train_set.set_epoch(epoch_key)
+        return iter(self.loader)
+
+    def fit(self) -> TrainResult:
+        """Run every stage to its budget (or early stop); return where the results are."""
+        cfg = self.cfg
+        started = time.perf_counter()
+        position = {"stage": 0, "epoch": 0, "batch": 0}
+        resume_state: dict[str, Any] | None = None
+        if cfg.resume:
+            resume_state = self._restore(cfg.resume)
+            position = dict(resume_state["position"])
+        else:
+            seed_everything(cfg.seed)
+        steps_per_epoch = len(self.loader) if self.dist.world_size == 1 else math.ceil(
+            len(self.sampler._rank_indices()) / self.batch_size
+        )
+        latest: Path | None = None
+        with _StopSignal() as stop:
+            for stage_index in range(position["stage"], len(self.stages)):
+                stage = self.stages[stage_index]
+                self._stage_name = stage.name
+                final_stage = stage_index == len(self.stages) - 1
+                apply_stage(self.model, stage, train=True)
+                params = [p for p in trainable_parameters(self.model, stage)]
+                optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+                scheduler = build_scheduler(
+                    optimizer,
+                    total_steps=stage.epochs * steps_per_epoch,
+                    warmup_steps=cfg.warmup_steps,
+                    kind=cfg.schedule,
+                    min_factor=cfg.min_lr_factor,
+                    power=cfg.poly_power,
+                )
+                start_epoch, start_batch = 0, 0
+                if resume_state is not None and stage_index == position["stage"]:
+                    if resume_state["optimizer"] is not None:
+                        optimizer.load_state_dict(resume_state["optimizer"])
+                        scheduler.load_state_dict(resume_state["scheduler"])
+                    start_epoch, start_batch = position["epoch"], position["batch"]
+                else:
+                    self.early.reset()
+                net = self._wrap(stage)
+                for epoch in range(start_epoch, stage.epochs):
+                    epoch_key = stage_index * EPOCH_KEY_STRIDE + epoch
+                    batches = self._batches(epoch_key, start_batch)
+                    bar = None
+                    if self.dist.is_main and cfg.progress:
+                        from tqdm.auto import tqdm
+
+                        bar = tqdm(
+                            total=steps_per_epoch, initial=start_batch, desc=f"{stage.name} {epoch + 1}/{stage.epochs}",
+                            leave=False, dynamic_ncols=True,
+                        )
+                    losses: list[float] = []
+                    for batch_index, batch in enumerate(batches, start=start_batch):
+                        loss = self._train_step(net, batch, optimizer, scheduler, params)
+                        self.global_step += 1
+                        if loss is not None:
+                            losses.append(loss)
+                        if bar is not None:
+                            bar.update(1)
+                            bar.set_postfix(loss=f"{loss:.4f}" if loss is not None else "skipped")
+                        if cfg.log_every_steps and self.global_step % cfg.log_every_steps == 0 and loss is not None:
+                            self.logger.scalars(
+                                {f"train/loss_{stage.name}": loss, "train/lr": optimizer.param_groups[0]["lr"]},
+                                self.global_step,
+                            )
+                        reason = stop.reason or (
+                            "trainer.max_steps reached" if cfg.max_steps and self.global_step >= cfg.max_steps else None
+                        )
+                        every = cfg.checkpoint_every_steps
+                        if reason or (every and self.global_step % every == 0):
+                            latest = self._save_latest(stage_index, epoch, batch_index + 1, optimizer, scheduler)
+                        if reason:
+                            if bar is not None:
+                                bar.close()
+                            self.logger.close()
+                            raise TrainingInterrupted(latest, reason)
+                    if bar is not None:
+                        bar.close()
+                    start_batch = 0
+                    record: dict[str, Any] = {
+                        "stage": stage.name, "epoch": epoch + 1, "step": self.global_step,
+                        "train_loss": float(np.mean(losses)) if losses else float("nan"),
+                        "lr": optimizer.param_groups[0]["lr"], "seconds": time.perf_counter() - started,
+                    }
+                    validate_now = self.val_set is not None and len(self.val_set) > 0 and (
+                        (epoch + 1) % max(1, cfg.val_every) == 0 or epoch + 1 == stage.epochs
+                    )
+                    if validate_now:
+                        metrics, pictures = self.validate(net)
+                        record.update({f"val_{k}": v for k, v in metrics.items()})
+                        self.logger.scalars({f"val/{k}": v for k, v in metrics.items()}, self.global_step)
+                        self.logger.overlays(
+                            f"val/{stage.name}", pictures["image"], pictures["prob"], pictures["mask"], self.global_step
+                        )
+                        if self.early.step(metrics["dice"]):
+                            self._save_best(stage, metrics, final_stage)
+                    elif self.val_set is None or len(self.val_set) == 0:
+                        self._save_best(stage, {}, final_stage)  # no validation: the last is the best
+                    self.history.append(record)
+                    stop_stage = self.early.should_stop
+                    latest = self._save_latest(
+                        stage_index, stage.epochs if stop_stage else epoch + 1, 0, optimizer, scheduler
+                    )
+                    if self.dist.is_main:
+                        log.info(_format_record(record))
+                    if stop_stage:
+                        break
+                if not final_stage:
+                    self._load_stage_best(stage)
+            if self.dist.is_main:
+                atomic_write_json(self.run_dir / "train_history.json", self.history)
+        self.logger.close()
+        best = self.ckpt_dir / "best.pt"
+        return TrainResult(
+            run_dir=self.run_dir,
+            best_checkpoint=best if best.exists() else None,
+            latest_checkpoint=latest,
+            history=self.history,
+            steps=self.global_step,
+            seconds=time.perf_counter() - started,
+        )
+
+    _stage_name = "single"
+
+    def _load_stage_best(self, stage: Stage) -> None:
+        """Before the next stage, go back to this stage's best weights (the coarse prior the fine
+        network will learn to refine should be the best one, not the last)."""
+        path = self.ckpt_dir / f"best_{stage.name}.pt"
+        if self.dist.enabled:
+            torch.distributed.barrier()
+        if path.exists():
+            state = load_checkpoint(path, map_location=self.device)
+            unwrap(self.model).load_state_dict(state["model"])
