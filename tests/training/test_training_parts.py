@@ -1,0 +1,123 @@
+"""Unit tests of the trainer's parts: loss, schedule, sampler, checkpoints, early stopping."""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from r2mfnet.errors import CheckpointError, ConfigError
+from r2mfnet.training.checkpoint import load_checkpoint, save_checkpoint
+from r2mfnet.training.early_stopping import EarlyStopping
+from r2mfnet.training.losses import DiceCELoss, soft_dice_loss
+from r2mfnet.training.sampler import EpochSampler
+from r2mfnet.training.schedule import build_scheduler, lr_factor
+
+
+def test_soft_dice_hand_computed():
+    # Probabilities 0.5 everywhere on 4 pixels, target has 2 foreground pixels:
+    # inter = 1.0, denom = 2 + 2 = 4, dice = (2*1 + 1) / (4 + 1) = 0.6
+    logits = torch.zeros(1, 1, 2, 2)
+    target = torch.tensor([[[[1.0, 1.0], [0.0, 0.0]]]])
+    assert soft_dice_loss(logits, target).item() == pytest.approx(1 - 0.6)
+
+
+def test_loss_counts_shared_tensor_once_and_weights_stages():
+    logits = torch.randn(2, 1, 8, 8)
+    target = (torch.rand(2, 1, 8, 8) > 0.5).float()
+    loss = DiceCELoss(stage_weights={"logits": 1.0, "coarse_logits": 0.5})
+    single = loss({"logits": logits}, target)
+    shared = loss({"logits": logits, "coarse_logits": logits}, target)
+    assert shared.item() == pytest.approx(single.item())
+    both = loss({"logits": logits, "coarse_logits": logits.clone()}, target)
+    assert both.item() == pytest.approx(1.5 * single.item(), rel=1e-6)
+
+
+def test_multiclass_loss_is_small_for_correct_prediction():
+    target = torch.randint(0, 3, (2, 8, 8))
+    perfect = torch.nn.functional.one_hot(target, 3).permute(0, 3, 1, 2).float() * 20
+    wrong = torch.roll(perfect, 1, dims=1)
+    loss = DiceCELoss()
+    assert loss({"logits": perfect}, target) < 0.05 < loss({"logits": wrong}, target)
+
+
+def test_schedule_warmup_then_cosine_to_floor():
+    assert lr_factor(0, 100, 10, "cosine", 0.0, 0.9) == pytest.approx(0.1)
+    assert lr_factor(9, 100, 10, "cosine", 0.0, 0.9) == pytest.approx(1.0)
+    assert lr_factor(55, 100, 10, "cosine", 0.0, 0.9) == pytest.approx(0.5)
+    assert lr_factor(100, 100, 10, "cosine", 0.01, 0.9) == pytest.approx(0.01)
+    assert lr_factor(55, 100, 10, "poly", 0.0, 1.0) == pytest.approx(0.5)
+    with pytest.raises(ConfigError, match="schedule"):
+        build_scheduler(torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1), 10, kind="step")
+
+
+def test_sampler_is_deterministic_resumable_and_shards_cover_everything():
+    s = EpochSampler(10, seed=3)
+    s.set_epoch(2)
+    full = list(s)
+    assert sorted(full) == list(range(10))
+    s.set_epoch(2, start_index=4)
+    assert list(s) == full[4:]
+    s.set_epoch(3)
+    assert list(s) != full
+    shards = []
+    for rank in range(2):
+        r = EpochSampler(10, seed=3, rank=rank, world_size=2)
+        r.set_epoch(2)
+        shards.append(list(r))
+    assert len(shards[0]) == len(shards[1]) == 5
+    assert sorted(shards[0] + shards[1]) == list(range(10))
+    # rank r takes every world_size-th item of the same permutation: a global batch is unchanged
+    assert [x for pair in zip(*shards) for x in pair] == full
+
+
+def test_checkpoint_roundtrip_and_corruption_detected(tmp_path):
+    path = tmp_path / "ck.pt"
+    save_checkpoint(path, {"model_config": {"name": "unet"}, "model": {"w": torch.arange(5.0)}})
+    state = load_checkpoint(path)
+    assert torch.equal(state["model"]["w"], torch.arange(5.0))
+    assert not list(tmp_path.glob("*.tmp*")), "no temporary file may be left behind"
+
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    bad = tmp_path / "flipped.pt"
+    bad.write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match="flipped.pt"):
+        load_checkpoint(bad)
+    truncated = tmp_path / "truncated.pt"
+    truncated.write_bytes(path.read_bytes()[:100])
+    with pytest.raises(CheckpointError, match="truncated"):
+        load_checkpoint(truncated)
+    (tmp_path / "empty.pt").write_bytes(b"")
+    with pytest.raises(CheckpointError, match="empty"):
+        load_checkpoint(tmp_path / "empty.pt")
+    with pytest.raises(CheckpointError, match="does not exist"):
+        load_checkpoint(tmp_path / "missing.pt")
+
+
+def test_failed_write_keeps_previous_checkpoint(tmp_path, monkeypatch):
+    path = tmp_path / "latest.pt"
+    save_checkpoint(path, {"model_config": {}, "model": {"v": 1}})
+
+    def boom(*args, **kwargs):
+        raise KeyboardInterrupt  # a kill in the middle of writing
+
+    monkeypatch.setattr(torch, "save", boom)
+    with pytest.raises(KeyboardInterrupt):
+        save_checkpoint(path, {"model_config": {}, "model": {"v": 2}})
+    monkeypatch.undo()
+    assert load_checkpoint(path)["model"]["v"] == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["latest.pt"]
+
+
+def test_early_stopping_patience_and_state():
+    es = EarlyStopping(patience=2, min_delta=0.01)
+    assert es.step(0.5) and not es.should_stop
+    assert not es.step(0.505)  # not better by min_delta
+    assert not es.should_stop
+    assert not es.step(0.4)
+    assert es.should_stop
+    other = EarlyStopping(patience=2)
+    other.load_state_dict(es.state_dict())
+    assert other.best == 0.5 and other.should_stop
+    assert EarlyStopping(patience=0).best == -math.inf
