@@ -142,11 +142,11 @@ class SegmentationDataset:
             mask_lb = np.zeros(self.image_size, dtype=bool)
         else:
             mask_lb = tf.apply_mask(mask)
+        # quantised to 1/65535 whether cached or not, so cache=True/False give identical items
+        img16 = np.round(np.clip(img, 0.0, 1.0) * 65535.0).astype(np.uint16)
         if self.cache_enabled:
-            img16 = np.round(np.clip(img, 0.0, 1.0) * 65535.0).astype(np.uint16)
             self._cache[index] = (img16, mask_lb)
-            img = img16.astype(np.float32) * np.float32(1.0 / 65535.0)  # same values cached or not
-        return img, mask_lb
+        return img16.astype(np.float32) * np.float32(1.0 / 65535.0), mask_lb
 
     def preload(self, progress=None) -> None:
         """Fill the cache now (in this process). ``progress`` wraps the index iterator (tqdm)."""

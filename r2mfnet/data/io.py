@@ -304,6 +304,16 @@ def _bit_depth(dtype: np.dtype) -> int:
 
 
 def _dicom_read(data: bytes, path: Path, apply_window: bool) -> ImageData:
+    import warnings
+
+    # pydicom warns about every non-conformant header value; what matters is whether the pixels
+    # can be read, which is reported as a DataError below
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return _dicom_read_quiet(data, path, apply_window)
+
+
+def _dicom_read_quiet(data: bytes, path: Path, apply_window: bool) -> ImageData:
     try:
         import pydicom
     except ImportError:  # pragma: no cover - pydicom is a dependency
