@@ -94,10 +94,9 @@ def load_splits(cfg: DataConfig, manifest: Path | None = None) -> dict[str, list
 
 def build_dataset(records: list, cfg: DataConfig, train: bool, seed: int = 0):
     """A :class:`SegmentationDataset` at the configured input size (augmented when ``train``)."""
-    from r2mfnet.data.augment import build_augmentation
     from r2mfnet.data.dataset import SegmentationDataset
 
-    augment = build_augmentation(cfg.augment) if train and cfg.augment is not None else None
+    augment = dict(cfg.augment) if train and cfg.augment else None
     return SegmentationDataset(
         records, image_size=(cfg.input_height, cfg.input_width), augment=augment,
         cache=cfg.cache, clahe=cfg.clahe, seed=seed,

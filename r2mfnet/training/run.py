@@ -17,7 +17,7 @@ from r2mfnet.errors import ConfigError
 from r2mfnet.training import distributed
 from r2mfnet.training.checkpoint import load_checkpoint
 from r2mfnet.training.losses import DiceCELoss
-from r2mfnet.training.trainer import Trainer, TrainResult
+from r2mfnet.training.trainer import Trainer, TrainResult, seed_everything
 
 log = logging.getLogger("r2mfnet.run")
 
@@ -42,6 +42,7 @@ def train(cfg: DictConfig | dict, hydra_run_dir: str | Path) -> dict[str, Any]:
     """Train and (optionally) evaluate; returns ``{"train": TrainResult, "summary": ...}``."""
     run = validate(cfg)
     run_dir = resolve_run_dir(run, Path(hydra_run_dir))
+    seed_everything(run.trainer.seed)  # before the model exists: its initial weights depend on it
     model = build_model(run.model)  # model keyword errors surface before any data work
     device_type = "cuda" if run.trainer.device in ("auto", "cuda") and _cuda() else "cpu"
     dist_info = distributed.setup(run.trainer.strategy, device_type)
@@ -52,6 +53,11 @@ def train(cfg: DictConfig | dict, hydra_run_dir: str | Path) -> dict[str, Any]:
             raise ConfigError(f"the training split of '{manifest}' is empty")
         train_set = build_dataset(splits["train"], run.data, train=True, seed=run.trainer.seed)
         val_set = build_dataset(splits["val"], run.data, train=False) if splits["val"] else None
+        # Decode and letterbox every image once, here, before DataLoader workers fork: they then
+        # share the cache instead of each rebuilding (and discarding) its own copy every epoch.
+        for dataset in (train_set, val_set):
+            if dataset is not None:
+                dataset.preload()
         log.info(
             "data: %s | train %d, val %d, test %d views | model %s (%.2fM parameters) | run dir %s",
             manifest, len(splits["train"]), len(splits["val"]), len(splits["test"]),

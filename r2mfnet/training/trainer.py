@@ -119,7 +119,7 @@ def seed_everything(seed: int) -> None:
 def _format_record(record: dict[str, Any]) -> str:
     parts = [f"{record['stage']} epoch {record['epoch']}", f"step {record['step']}",
              f"loss {record['train_loss']:.4f}"]
-    parts += [f"{k[4:]} {v:.4f}" for k, v in record.items() if k.startswith("val_")]
+    parts += [f"val {k[4:]} {v:.4f}" for k, v in record.items() if k.startswith("val_")]
     parts.append(f"{record['seconds']:.0f}s")
     return " | ".join(parts)
 

@@ -1,0 +1,104 @@
+"""End-to-end: the real configs, the real scripts, tiny sizes."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from r2mfnet.config import validate
+from r2mfnet.errors import ConfigError
+from r2mfnet.training.checkpoint import load_checkpoint
+from r2mfnet.training.run import train
+from r2mfnet.training.trainer import TrainingInterrupted
+from tests.helpers import CONFIG_DIR, compose_config, run_script, tiny_overrides
+
+
+@pytest.fixture(scope="module")
+def cache_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("cache")
+
+
+@pytest.mark.parametrize("experiment", sorted(p.stem for p in (CONFIG_DIR / "experiment").glob("*.yaml")))
+def test_every_experiment_composes_and_validates(experiment):
+    validate(compose_config([f"experiment={experiment}"]))
+
+
+@pytest.mark.parametrize("model", sorted(p.stem for p in (CONFIG_DIR / "model").glob("*.yaml")))
+def test_every_model_config_builds(model):
+    from r2mfnet.config import build_model
+
+    run = validate(compose_config([f"model={model}", "model.base_channels=4", "model.depth=2"]))
+    out = build_model(run.model)(torch.zeros(1, 1, 32, 16))
+    assert out["logits"].shape == (1, 1, 32, 16)
+
+
+def test_unknown_key_and_wrong_type_name_the_key():
+    with pytest.raises(ConfigError, match="trainer.epochs"):
+        validate(compose_config(["trainer.epochs=many"]))
+    cfg = compose_config([])
+    cfg.trainer.epochz = 3  # compose forbids this already; a hand-made config must fail too
+    with pytest.raises(ConfigError, match="epochz"):
+        validate(cfg)
+    with pytest.raises(ConfigError, match="model 'unet'"):
+        from r2mfnet.config import build_model
+
+        build_model({"name": "unet", "nonsense": 1})
+
+
+def test_smoke_script_end_to_end(tmp_path, cache_dir):
+    run_dir = tmp_path / "run"
+    result = run_script("train.py", [*tiny_overrides(cache_dir), f"hydra.run.dir={run_dir}"])
+    assert result.returncode == 0, result.stderr[-3000:]
+    for rel in ["checkpoints/best.pt", "checkpoints/latest.pt", "checkpoints/best_coarse.pt",
+                "train_history.json", "eval/metrics_per_case.csv", "eval/summary.json", "eval/summary.md"]:
+        assert (run_dir / rel).is_file(), rel
+    assert list((run_dir / "tensorboard").glob("events.out.tfevents.*"))
+    assert list((run_dir / "eval" / "worst_cases").glob("*.png"))
+    summary = json.loads((run_dir / "eval" / "summary.json").read_text())
+    overall = summary["overall"]
+    assert 0.0 <= overall["dice"]["mean"] <= 1.0
+    assert overall["dice"]["n"] == len((run_dir / "eval" / "metrics_per_case.csv").read_text().splitlines()) - 1
+    history = json.loads((run_dir / "train_history.json").read_text())
+    assert [h["stage"] for h in history] == ["coarse", "fine"]
+    assert "coronal" in result.stdout  # the per-view table is printed
+
+    # evaluate.py on the same checkpoint reproduces the training-time evaluation
+    out = tmp_path / "eval2"
+    ev = run_script("evaluate.py", [f"checkpoint={run_dir / 'checkpoints/best.pt'}", f"output_dir={out}", "progress=false"])
+    assert ev.returncode == 0, ev.stderr[-3000:]
+    again = json.loads((out / "summary.json").read_text())
+    assert again["overall"]["dice"]["mean"] == pytest.approx(overall["dice"]["mean"], abs=1e-6)
+
+
+def test_bad_option_gives_message_not_traceback_and_no_output(tmp_path, cache_dir):
+    run_dir = tmp_path / "bad"
+    result = run_script("train.py", [*tiny_overrides(cache_dir), f"hydra.run.dir={run_dir}", "trainer.lr=fast"])
+    assert result.returncode != 0
+    assert "trainer.lr" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not run_dir.exists()
+    missing = run_script("evaluate.py", [f"checkpoint={tmp_path / 'nope.pt'}"])
+    assert missing.returncode == 2 and "nope.pt" in missing.stderr and "Traceback" not in missing.stderr
+
+
+def _weights(path: Path) -> dict[str, torch.Tensor]:
+    return load_checkpoint(path)["model"]
+
+
+def test_resumed_run_matches_uninterrupted_run(tmp_path, cache_dir):
+    overrides = tiny_overrides(cache_dir, "trainer.coarse_epochs=2", "trainer.fine_epochs=2",
+                               "evaluate_after_training=false")
+    full = train(compose_config(overrides), tmp_path / "full")
+    # Interrupt in the middle of the second coarse epoch, then resume from latest.pt.
+    with pytest.raises(TrainingInterrupted) as info:
+        train(compose_config([*overrides, "trainer.max_steps=3"]), tmp_path / "cut")
+    resumed = train(compose_config([*overrides, f"trainer.resume={info.value.checkpoint}"]), tmp_path / "other")
+    assert resumed["run_dir"] == tmp_path / "cut"  # a resumed run continues in its own folder
+    assert full["train"].steps == resumed["train"].steps
+    a = _weights(full["train"].latest_checkpoint)
+    b = _weights(resumed["train"].latest_checkpoint)
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
