@@ -1,0 +1,86 @@
+"""MC-Skip: multi-scale cross-stage skips from the coarse network's decoder into the fine encoder."""
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from r2mfnet.models.blocks.conv import make_norm
+
+FUSIONS: tuple[str, ...] = ("gate", "concat")
+DEFAULT_GATE_INIT = 0.1
+"""Initial value of the per-channel fusion gate. Near zero so that at the start of training the
+fine encoder is barely perturbed by (still meaningless) coarse features and behaves like a plain
+encoder on image + coarse probability; not exactly zero so that the projections receive a gradient
+from the first step (with a zero gate, d loss / d projection = 0 until the gate moves)."""
+
+
+def source_levels(level: int, depth: int, num_levels: int) -> list[int]:
+    """Coarse-decoder levels fused into fine-encoder stage ``level``.
+
+    The same level and the ``num_levels - 1`` next coarser ones, clipped at the bottleneck
+    (level ``depth``, the start of the decoder). Coarser levels carry more context (which part
+    of the image is spine), the same level carries the coarse network's refined boundary; finer
+    levels are not used because down-sampling them would throw away exactly that precision.
+    """
+    if num_levels < 1:
+        raise ValueError(f"mcskip_levels must be >= 1, got {num_levels}")
+    return list(range(level, min(level + num_levels, depth + 1)))
+
+
+class MCSkip(nn.Module):
+    """Fuse several coarse-decoder features into one fine-encoder feature.
+
+    Each source (channels ``C_s`` at scale ``1/2^s``) is projected by a 1x1 conv to the stage's
+    width ``C_l`` *at its own resolution* and then resized bilinearly to the stage's size (the two
+    commute, and projecting first is up to 4^(s-l) times cheaper). Fusion:
+
+    * ``"gate"`` (default): ``y = x + gamma * sum_s P_s(c_s)`` with a learnable per-channel
+      ``gamma`` initialised to :data:`DEFAULT_GATE_INIT`; the fine stage stays a residual of its
+      own feature and learns how much cross-stage context to take.
+    * ``"concat"``: ``y = ReLU(norm(conv1x1([x, P_1(c_1), ..., P_k(c_k)])))``, back to ``C_l``.
+    """
+
+    def __init__(
+        self,
+        channels: int,
+        source_channels: Sequence[int],
+        sources: Sequence[int],
+        fusion: str = "gate",
+        norm: str = "group",
+        gate_init: float = DEFAULT_GATE_INIT,
+    ):
+        super().__init__()
+        if fusion not in FUSIONS:
+            raise ValueError(f"mcskip_fusion must be one of {FUSIONS}, got {fusion!r}")
+        self.sources = [int(s) for s in sources]
+        self.fusion = fusion
+        self.projections = nn.ModuleList(
+            [nn.Conv2d(source_channels[s], channels, 1) for s in self.sources]
+        )
+        if fusion == "gate":
+            self.gate = nn.Parameter(torch.full((channels,), float(gate_init)))
+        else:
+            n = len(self.sources) + 1
+            self.fuse = nn.Sequential(
+                nn.Conv2d(n * channels, channels, 1, bias=False),
+                make_norm(norm, channels),
+                nn.ReLU(),
+            )
+
+    def forward(self, x: torch.Tensor, context: Sequence[torch.Tensor]) -> torch.Tensor:
+        """``x``: fine-encoder feature; ``context[s]``: coarse-decoder feature at level ``s``."""
+        projected = []
+        for s, proj in zip(self.sources, self.projections):
+            p = proj(context[s])
+            if p.shape[-2:] != x.shape[-2:]:
+                p = F.interpolate(p, size=x.shape[-2:], mode="bilinear", align_corners=False)
+            projected.append(p)
+        if self.fusion == "gate":
+            total = projected[0]
+            for p in projected[1:]:
+                total = total + p
+            return x + self.gate.view(1, -1, 1, 1) * total
+        return self.fuse(torch.cat([x, *projected], dim=1))

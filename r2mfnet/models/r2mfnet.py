@@ -1,0 +1,222 @@
+"""R2MF-Net as this project defines it (arXiv 2512.07576 publishes only the block names).
+
+::
+
+    image x ─┬─────────────────────────────────────────────┐
+             │                                             │
+             ▼                                             ▼
+       ┌───────────── coarse network ─────────────┐   cat[x, sigmoid(coarse)]
+       │ Inception encoder ─R2-Jump skips─ Inception│          │
+       │ decoder, SCSE-Lite at the bottleneck       │          ▼
+       └──────┬───────────────────┬────────────────┘   ┌──── fine network ────┐
+              │ coarse_logits     │ decoder features   │ same layout, and each │
+              │                   └──── MC-Skip ─────▶ │ encoder stage fuses   │
+              ▼                                        │ several coarse levels │
+                                                       └──────────┬───────────┘
+                                                                  ▼ logits
+
+Both networks are :class:`~r2mfnet.models.skeleton.EncoderDecoder` with widths
+``base_channels * 2**l`` (l = 0..depth), Inception stage blocks, R2-Jump skips, SCSE-Lite at the
+bottleneck, 2x2 transposed-conv up-sampling and a 1x1 head. The fine network's input is the image
+plus the coarse network's per-class sigmoid probability, and its encoder stages receive the
+coarse decoder features through MC-Skip. See docs/architecture.md for every size and why.
+
+Ablation switches (each off = its plain counterpart; all off = exactly :class:`~r2mfnet.models.
+baselines.unet.UNet`, which the tests check):
+
+==============  ==========================================  ==============================
+switch          on                                           off
+==============  ==========================================  ==============================
+``inception``   Inception block in every stage               double 3x3 conv block
+``r2jump``      recurrent residual units on every skip        identity skip
+``mcskip``      coarse decoder -> fine encoder fusion         no cross-stage features
+``scse``        SCSE-Lite at both bottlenecks                 no attention
+``cascade``     coarse + fine network                         coarse network alone
+==============  ==========================================  ==============================
+
+``mcskip`` needs the coarse network, so with ``cascade=False`` it has no effect (accepted, so that
+every combination of switches builds, as sweeps expect).
+"""
+from __future__ import annotations
+
+from functools import partial
+from typing import Iterator, Sequence
+
+import torch
+from torch import nn
+
+from r2mfnet.errors import ConfigError
+from r2mfnet.models.base import SegmentationModel, check_common
+from r2mfnet.models.blocks.conv import conv_block
+from r2mfnet.models.blocks.inception import InceptionBlock
+from r2mfnet.models.blocks.mcskip import FUSIONS, MCSkip, source_levels
+from r2mfnet.models.blocks.recurrent import R2Jump, resolve_units
+from r2mfnet.models.blocks.scse import DEFAULT_REDUCTION, SCSELite
+from r2mfnet.models.skeleton import EncoderDecoder, identity_skip
+
+STAGES: tuple[str, ...] = ("coarse", "fine", "joint")
+
+
+class R2MFNet(SegmentationModel):
+    """Coarse-to-fine cascade of two Inception/R2-Jump/SCSE-Lite U-Nets linked by MC-Skip.
+
+    Args:
+        in_channels: image channels (1 for radiographs).
+        num_classes: output channels; 1 = binary spine mask. The coarse probability handed to the
+            fine network is a per-class sigmoid (multi-label), matching the Dice+BCE loss.
+        base_channels: width of level 0; level ``l`` has ``base_channels * 2**l``.
+        depth: number of 2x down-samplings (inputs are padded to a multiple of ``2**depth``).
+        inception, r2jump, mcskip, scse, cascade: ablation switches (see module docstring).
+        recurrent_steps: recurrent steps ``t`` of every R2-Jump unit (t=2: one conv applied 3x).
+        r2jump_units: units per skip level, shallow first; default
+            :func:`~r2mfnet.models.blocks.recurrent.default_units` (``[2, 1, 1, 1]`` at depth 4).
+        mcskip_levels: how many coarse-decoder levels feed each fine-encoder stage (the same
+            level and the next coarser ones, up to the bottleneck).
+        mcskip_fusion: ``"gate"`` (add through a per-channel gate initialised at 0.1) or
+            ``"concat"`` (concat + 1x1 conv).
+        scse_reduction: channel reduction of SCSE-Lite's SE branch.
+        norm: ``"group"`` (default; batch-size independent in train and eval, which matters for
+            batches of 1-4 full radiographs) or ``"batch"``.
+
+    ``forward`` returns ``{"logits": fine, "coarse_logits": coarse}`` with the cascade and
+    ``{"logits": coarse}`` without. :meth:`set_stage` selects what runs and learns.
+    """
+
+    name = "r2mfnet"
+
+    def __init__(
+        self,
+        in_channels: int = 1,
+        num_classes: int = 1,
+        base_channels: int = 16,
+        depth: int = 4,
+        inception: bool = True,
+        r2jump: bool = True,
+        mcskip: bool = True,
+        scse: bool = True,
+        cascade: bool = True,
+        recurrent_steps: int = 2,
+        r2jump_units: Sequence[int] | None = None,
+        mcskip_levels: int = 3,
+        mcskip_fusion: str = "gate",
+        scse_reduction: int = DEFAULT_REDUCTION,
+        norm: str = "group",
+    ):
+        check_common(in_channels, num_classes, base_channels, depth, norm)
+        for key, value in (("inception", inception), ("r2jump", r2jump), ("mcskip", mcskip),
+                           ("scse", scse), ("cascade", cascade)):
+            if not isinstance(value, bool):
+                raise ConfigError(f"model.{key} must be true or false, got {value!r}")
+        if inception and base_channels < 4:
+            raise ConfigError(
+                f"model.base_channels must be >= 4 with inception=true (four branches), "
+                f"got {base_channels}"
+            )
+        if not isinstance(recurrent_steps, int) or recurrent_steps < 0:
+            raise ConfigError(f"model.recurrent_steps must be an integer >= 0, "
+                              f"got {recurrent_steps!r}")
+        try:
+            units = resolve_units(r2jump_units, depth)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"model.r2jump_units: {exc}") from None
+        if not isinstance(mcskip_levels, int) or mcskip_levels < 1:
+            raise ConfigError(f"model.mcskip_levels must be an integer >= 1, got {mcskip_levels!r}")
+        if mcskip_fusion not in FUSIONS:
+            raise ConfigError(f"model.mcskip_fusion must be one of {FUSIONS}, got {mcskip_fusion!r}")
+        if not isinstance(scse_reduction, int) or scse_reduction < 1:
+            raise ConfigError(f"model.scse_reduction must be an integer >= 1, "
+                              f"got {scse_reduction!r}")
+        super().__init__(
+            in_channels=in_channels, num_classes=num_classes, base_channels=base_channels,
+            depth=depth, inception=inception, r2jump=r2jump, mcskip=mcskip, scse=scse,
+            cascade=cascade, recurrent_steps=recurrent_steps,
+            r2jump_units=None if r2jump_units is None else list(units),
+            mcskip_levels=mcskip_levels, mcskip_fusion=mcskip_fusion,
+            scse_reduction=scse_reduction, norm=norm,
+        )
+        self.channels = [base_channels * 2**level for level in range(depth + 1)]
+        self.cascade = cascade
+        self.use_mcskip = mcskip and cascade
+        self.has_stages = cascade
+        self._norm = norm
+        self._units = units
+        self._block = partial(InceptionBlock, norm=norm) if inception else partial(
+            conv_block, norm=norm)
+        self._opts = dict(r2jump=r2jump, scse=scse, recurrent_steps=recurrent_steps,
+                          scse_reduction=scse_reduction, mcskip_levels=mcskip_levels,
+                          mcskip_fusion=mcskip_fusion)
+        self.coarse = self._build_network(in_channels, with_mcskip=False)
+        self.fine = (
+            self._build_network(in_channels + num_classes, with_mcskip=self.use_mcskip)
+            if cascade else None
+        )
+        self.stage = "joint"
+
+    def _build_network(self, in_channels: int, with_mcskip: bool) -> EncoderDecoder:
+        o, norm, depth = self._opts, self._norm, self.depth
+        if o["r2jump"]:
+            def skip(level: int, channels: int, gate_channels: int) -> nn.Module:
+                return R2Jump(channels, self._units[level], o["recurrent_steps"], norm)
+        else:
+            skip = identity_skip
+        fusions = None
+        if with_mcskip:
+            fusions = [
+                MCSkip(self.channels[level], self.channels,
+                       source_levels(level, depth, o["mcskip_levels"]), o["mcskip_fusion"], norm)
+                for level in range(depth)
+            ]
+        return EncoderDecoder(
+            in_channels, self.num_classes, self.channels, self._block, skip,
+            bottleneck_attention=SCSELite(self.channels[-1], o["scse_reduction"]) if o["scse"]
+            else None,
+            upsample="transpose", fusions=fusions, norm=norm,
+        )
+
+    # ----------------------------------------------------------------------------- stages
+    def set_stage(self, stage: str) -> "R2MFNet":
+        """Choose what runs and learns (a trainer's coarse -> fine -> joint schedule).
+
+        * ``"coarse"``: only the coarse network runs; returns ``{"logits": c, "coarse_logits": c}``.
+        * ``"fine"``: both run, but the coarse network under ``torch.no_grad`` and in eval mode
+          (frozen: no gradient, no BatchNorm statistics update, half the backward cost); a trainer
+          should optimise :meth:`fine_parameters`.
+        * ``"joint"`` (default): both run and the gradient flows end to end.
+
+        Without the cascade there is only one network, so every stage runs it alone.
+        """
+        if stage not in STAGES:
+            raise ConfigError(f"stage must be one of {STAGES}, got {stage!r}")
+        self.stage = stage
+        self.train(self.training)
+        return self
+
+    def train(self, mode: bool = True) -> "R2MFNet":
+        super().train(mode)
+        if getattr(self, "stage", "joint") == "fine" and self.fine is not None:
+            self.coarse.eval()
+        return self
+
+    def coarse_parameters(self) -> Iterator[nn.Parameter]:
+        """Parameters of the coarse network (the whole model without the cascade)."""
+        return self.coarse.parameters()
+
+    def fine_parameters(self) -> Iterator[nn.Parameter]:
+        """Parameters of the fine network, MC-Skip included (none without the cascade)."""
+        return iter(()) if self.fine is None else self.fine.parameters()
+
+    # ---------------------------------------------------------------------------- forward
+    def forward_padded(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        if self.fine is None:
+            return {"logits": self.coarse(x)[0]}
+        if self.stage == "coarse":
+            coarse = self.coarse(x)[0]
+            return {"logits": coarse, "coarse_logits": coarse}
+        if self.stage == "fine":
+            with torch.no_grad():
+                coarse, features = self.coarse(x)
+        else:
+            coarse, features = self.coarse(x)
+        fine_input = torch.cat([x, torch.sigmoid(coarse)], dim=1)
+        fine, _ = self.fine(fine_input, features if self.use_mcskip else None)
+        return {"logits": fine, "coarse_logits": coarse}

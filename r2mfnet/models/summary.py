@@ -1,0 +1,148 @@
+"""Parameter / GFLOP table of every model, and a CPU training-step timing of R2MF-Net vs 2x U-Net.
+
+``python -m r2mfnet.models.summary`` prints a markdown table at input 1x1x512x256 (defaults:
+``base_channels=16, depth=4``). FLOPs are counted by :class:`torch.utils.flop_counter.FlopCounterMode`
+on one eval-mode forward pass: convolutions, transposed convolutions and matrix products, at
+**2 FLOPs per multiply-accumulate** (GFLOPs = 2 x GMACs); normalisation, activations, pooling and
+interpolation are not counted (they are memory-bound and small next to the convolutions).
+
+``python -m r2mfnet.models.summary --step-time`` also times one Adam training step (forward, BCE
+on every output, backward, update) at batch 4 x 1 x 256 x 128 for R2MF-Net, for the cascade of two
+plain U-Nets (R2MF-Net with every switch but ``cascade`` off) and for one U-Net, interleaving the
+models and reporting medians so that load from other processes hits all of them alike.
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from typing import Any, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+from r2mfnet.models.registry import available_models, create
+
+CASCADE_REFERENCE = "2x unet (cascade)"
+"""Row name of the reference the issue budgets R2MF-Net against: two plain U-Nets in cascade of
+the same width, built as R2MF-Net with inception/r2jump/mcskip/scse off and cascade on."""
+
+
+def build(name: str, **kwargs: Any) -> nn.Module:
+    """:func:`create`, plus the :data:`CASCADE_REFERENCE` pseudo-model."""
+    if name == CASCADE_REFERENCE:
+        return create("r2mfnet", inception=False, r2jump=False, mcskip=False, scse=False,
+                      cascade=True, **kwargs)
+    return create(name, **kwargs)
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Number of trainable parameters."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def count_gflops(model: nn.Module, input_shape: Sequence[int] = (1, 1, 512, 256)) -> float:
+    """GFLOPs (2 x GMACs) of one eval-mode forward pass on a zero input of ``input_shape``."""
+    was_training = model.training
+    model.eval()
+    counter = FlopCounterMode(display=False)
+    with torch.no_grad(), counter:
+        model(torch.zeros(*input_shape))
+    model.train(was_training)
+    return counter.get_total_flops() / 1e9
+
+
+def summarize(
+    names: Sequence[str] | None = None,
+    input_shape: Sequence[int] = (1, 1, 512, 256),
+    **kwargs: Any,
+) -> list[dict[str, Any]]:
+    """One row per model: ``{"model", "params", "gflops"}``."""
+    names = list(names) if names is not None else [*available_models(), CASCADE_REFERENCE]
+    rows = []
+    for name in names:
+        torch.manual_seed(0)
+        model = build(name, in_channels=input_shape[1], **kwargs)
+        rows.append({"model": name, "params": count_parameters(model),
+                     "gflops": count_gflops(model, input_shape)})
+    return rows
+
+
+def to_markdown(rows: Sequence[dict[str, Any]], input_shape: Sequence[int] = (1, 1, 512, 256)) -> str:
+    """Markdown table of :func:`summarize` rows."""
+    shape = "x".join(str(s) for s in input_shape)
+    lines = [f"| model | params (M) | GFLOPs @ {shape} |", "|---|---:|---:|"]
+    for r in rows:
+        lines.append(f"| {r['model']} | {r['params'] / 1e6:.3f} | {r['gflops']:.2f} |")
+    return "\n".join(lines)
+
+
+def _train_step(model: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor,
+                y: torch.Tensor) -> None:
+    opt.zero_grad(set_to_none=True)
+    out = model(x)
+    loss = sum(F.binary_cross_entropy_with_logits(v, y) for v in out.values())
+    loss.backward()
+    opt.step()
+
+
+def time_train_steps(
+    names: Sequence[str],
+    input_shape: Sequence[int] = (4, 1, 256, 128),
+    repeats: int = 5,
+    warmup: int = 1,
+    **kwargs: Any,
+) -> dict[str, float]:
+    """Median seconds per training step for each model, measured interleaved."""
+    torch.manual_seed(0)
+    x = torch.rand(*input_shape)
+    y = (torch.rand(input_shape[0], 1, *input_shape[2:]) > 0.5).float()
+    setups = {}
+    for name in names:
+        model = build(name, in_channels=input_shape[1], **kwargs).train()
+        setups[name] = (model, torch.optim.Adam(model.parameters(), lr=1e-3))
+    for model, opt in setups.values():
+        for _ in range(warmup):
+            _train_step(model, opt, x, y)
+    times: dict[str, list[float]] = {name: [] for name in names}
+    for _ in range(repeats):
+        for name, (model, opt) in setups.items():
+            start = time.perf_counter()
+            _train_step(model, opt, x, y)
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--height", type=int, default=512)
+    parser.add_argument("--width", type=int, default=256)
+    parser.add_argument("--base-channels", type=int, default=16)
+    parser.add_argument("--depth", type=int, default=4)
+    parser.add_argument("--step-time", action="store_true",
+                        help="also time a training step of r2mfnet vs 2x unet at 4x1x256x128")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: leave as is)")
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    shape = (1, 1, args.height, args.width)
+    kw = dict(base_channels=args.base_channels, depth=args.depth)
+    print(to_markdown(summarize(input_shape=shape, **kw), shape))
+    print(f"\nbase_channels={args.base_channels}, depth={args.depth}; GFLOPs = 2 x GMACs of one "
+          "forward pass, counted by torch.utils.flop_counter.FlopCounterMode.")
+    if args.step_time:
+        names = ["r2mfnet", CASCADE_REFERENCE, "unet"]
+        t = time_train_steps(names, repeats=args.repeats, **kw)
+        print(f"\nTraining step (Adam, batch 4x1x256x128, {torch.get_num_threads()} threads, "
+              f"median of {args.repeats}):")
+        for name in names:
+            print(f"- {name}: {t[name]:.3f} s")
+        print(f"- ratio r2mfnet / 2x unet (cascade): {t['r2mfnet'] / t[CASCADE_REFERENCE]:.2f}")
+        print(f"- ratio r2mfnet / (2 x unet step): {t['r2mfnet'] / (2 * t['unet']):.2f}")
+
+
+if __name__ == "__main__":
+    main()
