@@ -66,7 +66,7 @@ def evaluate_records(
         if mask is None:
             failures.append(f"{record.case_id}/{record.view}: no ground-truth mask")
             continue
-        prob = predictor.predict_probability(image01)
+        prob = predictor.predict_probability(info.array)  # raw pixels: the predictor normalises
         pred = prob > predictor.threshold
         spacing = record.pixel_spacing_mm or getattr(info, "pixel_spacing_mm", None)
         metric.update(pred, mask, case_id=record.case_id, view=record.view, quality=record.quality, spacing_mm=spacing)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from omegaconf import OmegaConf
 
 from r2mfnet.config import validate
 from r2mfnet.errors import ConfigError
@@ -38,7 +39,8 @@ def test_unknown_key_and_wrong_type_name_the_key():
     with pytest.raises(ConfigError, match="trainer.epochs"):
         validate(compose_config(["trainer.epochs=many"]))
     cfg = compose_config([])
-    cfg.trainer.epochz = 3  # compose forbids this already; a hand-made config must fail too
+    OmegaConf.set_struct(cfg, False)  # compose forbids this already; a hand-made config must fail too
+    cfg.trainer.epochz = 3
     with pytest.raises(ConfigError, match="epochz"):
         validate(cfg)
     with pytest.raises(ConfigError, match="model 'unet'"):
