@@ -132,16 +132,19 @@ def _pelvis(L: _Layers, p: Patient, g: ViewGeometry) -> None:
         crest = P([[side * x, y] for x, y in [(58, -42), (85, -58), (112, -52), (130, -32), (136, -6),
                                               (131, 16)]])
         fill(L["crest"], [band(bezier(crest, 24), np.linspace(2.5, 4.5, 24) * s)], 1.0)
-        # Thick bone from the sacro-iliac joint down to the acetabulum, and the pelvic brim.
-        fill(L["pillar"], [band(P([[side * 50, 10], [side * 80, 70], [side * 105, 125]]), 13 * s)], 1.0)
+        # Thicker bone of the lower wing toward the acetabulum, and the pelvic brim.
+        fill(L["pillar"], [P([[side * x, y] for x, y in [(48, 20), (118, 60), (120, 118), (80, 122),
+                                                          (55, 70)]])], 1.0)
         brim = bezier(P([[side * 45, 40], [side * 70, 100], [side * 100, 120], [side * 60, 150]]), 24)
         stroke(L["crest"], brim, max(1.0, 2.0 * s), 0.5)
         stroke(L["crest"], P([[side * 42, -2], [side * 46, 50]]), max(1.0, 2.0 * s), 0.5)  # SI joint
-        # Femoral head and neck (only visible on tall fields of view).
-        ellipse(L["femur"], P([[side * 98, 160]])[0], (24 * s, 24 * s), 0, 1.0)
-        fill(L["femur"], [band(P([[side * 100, 160], [side * 140, 205]]), 15 * s)], 1.0)
-        ellipse(L["crest"], P([[side * 98, 160]])[0], (24 * s, 24 * s), 0, 0.6,
-                thickness_px=max(1.0, 2.0 * s))
+        # Proximal femur under the acetabular roof (only visible on tall fields of view).
+        head = P([[side * 96, 150]])[0]
+        ellipse(L["femur"], head, (24 * s, 24 * s), 0, 1.0)
+        fill(L["femur"], [band(P([[side * 96, 150], [side * 135, 182], [side * 150, 200]]), 15 * s)], 1.0)
+        fill(L["femur"], [band(P([[side * 140, 180], [side * 128, 300]]), 18 * s)], 1.0)
+        roof = bezier(P([[side * 70, 135], [side * 90, 112], [side * 125, 125]]), 16)
+        stroke(L["crest"], roof, max(1.0, 3.0 * s), 0.8)
 
 
 def _ribs(L: _Layers, p: Patient, g: ViewGeometry, trunk: Trunk) -> None:
@@ -209,8 +212,6 @@ def _shoulders(L: _Layers, p: Patient, g: ViewGeometry, trunk: Trunk) -> None:
         if look["humeral_heads"] > 0.5:
             head = np.array([cx + side * look["shoulder_half"] * 0.93 * ppm, y_sh + 30 * ppm])
             ellipse(L["humerus"], head, (24 * ppm, 26 * ppm), 0, 1.0)
-            neck = np.array([head, head + np.array([side * 10 * ppm, 60 * ppm])])
-            fill(L["humerus"], [band(neck, np.array([18, 14]) * ppm)], 1.0)
 
 
 def bone_density(p: Patient, g: ViewGeometry, trunk: Trunk, rng: np.random.Generator) -> np.ndarray:
@@ -223,17 +224,17 @@ def bone_density(p: Patient, g: ViewGeometry, trunk: Trunk, rng: np.random.Gener
     _shoulders(L, p, g, trunk)
     ppm = g.px_per_mm
     # Trabecular texture: fine noise inside bones, a little coarser than a pixel.
-    tex = 1.0 + 0.18 * blur(rng.standard_normal((h_img, w_img)).astype(np.float32), max(0.6, 0.8 * ppm))
+    tex = 1.0 + 0.25 * blur(rng.standard_normal((h_img, w_img)).astype(np.float32), max(0.6, 0.8 * ppm))
     tex += 0.06 * smooth_noise(rng, (h_img, w_img), (24, 12))
     bd = p.look["bone_density"]
-    spine = (0.11 * L.get("body") * tex + 0.07 * L.get("cortex") + 0.035 * L.get("cortex2")
+    spine = (0.09 * L.get("body") * tex + 0.07 * L.get("cortex") + 0.035 * L.get("cortex2")
              + 0.05 * L.get("post") + 0.04 * L.get("pedicle") + 0.03 * L.get("lamina"))
     soft = lambda name, mm: blur(L.get(name), mm * ppm)  # noqa: E731
     wing = soft("wing", 6)
     pelvis = (0.09 * soft("sacrum", 1.5) * tex - 0.04 * soft("foramen", 1.0) * L.get("sacrum")
-              + 0.06 * wing * wing * tex + 0.07 * soft("crest", 1.0) + 0.07 * soft("pillar", 4)
-              + 0.12 * soft("femur", 1.0) * tex)
+              + 0.06 * wing * wing * tex + 0.07 * soft("crest", 1.0) + 0.04 * soft("pillar", 10)
+              + 0.10 * soft("femur", 1.5))
     ribs = soft("rib_post", 0.8) * 0.07 - 0.025 * soft("rib_core", 0.8) + 0.03 * soft("rib_ant", 1.5)
     girdle = (0.10 * soft("clavicle", 0.8) - 0.035 * soft("clav_core", 0.8) + 0.03 * soft("scapula", 3)
-              + 0.04 * soft("scap_rim", 1.5) + 0.12 * L.get("humerus") * tex)
+              + 0.04 * soft("scap_rim", 1.5) + 0.10 * soft("humerus", 2) * tex)
     return (bd * (spine + pelvis + ribs * tex + girdle)).astype(np.float32)

@@ -64,6 +64,15 @@ def bezier(control: np.ndarray, n: int = 24) -> np.ndarray:
     return pts[:, 0]
 
 
+def chaikin(polygon: np.ndarray, iterations: int = 2) -> np.ndarray:
+    """Round a closed polygon's corners by Chaikin corner cutting (organ silhouettes)."""
+    p = np.asarray(polygon, dtype=np.float64)
+    for _ in range(iterations):
+        q = np.roll(p, -1, axis=0)
+        p = np.stack([0.75 * p + 0.25 * q, 0.25 * p + 0.75 * q], axis=1).reshape(-1, 2)
+    return p
+
+
 def blur(img: np.ndarray, sigma_px: float) -> np.ndarray:
     """Gaussian blur that is a no-op for tiny sigmas (keeps thin structures at small sizes)."""
     if sigma_px < 0.15:

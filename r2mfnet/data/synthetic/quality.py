@@ -22,8 +22,8 @@ class QualitySpec:
 
 QUALITY_SPECS: dict[str, QualitySpec] = {
     "high": QualitySpec(blur_mm=0.9, noise=0.010, contrast=1.00, enhance=0.9, scatter=0.00),
-    "medium": QualitySpec(blur_mm=1.6, noise=0.025, contrast=0.80, enhance=0.5, scatter=0.08),
-    "low": QualitySpec(blur_mm=2.7, noise=0.050, contrast=0.62, enhance=0.2, scatter=0.18),
+    "medium": QualitySpec(blur_mm=1.6, noise=0.018, contrast=0.80, enhance=0.5, scatter=0.08),
+    "low": QualitySpec(blur_mm=2.7, noise=0.035, contrast=0.62, enhance=0.2, scatter=0.18),
 }
 """Keys are :data:`r2mfnet.data.views.QUALITIES`."""
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from r2mfnet.data.synthetic.anatomy import Patient
-from r2mfnet.data.synthetic.draw import blur, ellipse, smooth_noise, smooth_rows
+from r2mfnet.data.synthetic.draw import blur, chaikin, ellipse, fill, smooth_noise, smooth_rows
 from r2mfnet.data.synthetic.views import ViewGeometry
 
 WATER_PER_MM = 0.0048
@@ -133,16 +133,24 @@ def lung_mask(p: Patient, g: ViewGeometry, trunk: Trunk) -> np.ndarray:
         dome_y = dome + (18 * ppm) * u * u + 12 * ppm * np.clip(side * u, 0, None) ** 3
         inside &= rows < dome_y
         mask[inside] = 1.0
-    # Heart (patient's left = image right), aortic knob, and they hide the lung.
+    # Mediastinal silhouette: superior mediastinum, aortic knob, pulmonary trunk, left ventricle
+    # down to the diaphragm on the patient's left (image right), right atrium on the other side.
     heart = np.zeros_like(mask)
-    dome_r = trunk.dome_y[1]
-    yc = int(np.clip(dome_r, 0, h_img - 1))
-    hx = trunk.spine_x[yc] + look["heart_dx"] * ppm
-    hy = dome_r - look["heart_ry"] * 0.55 * ppm
-    ellipse(heart, (hx, hy), (look["heart_rx"] * ppm, look["heart_ry"] * ppm), -25, 1.0)
-    ky = int(np.clip(trunk.level_y[3], 0, h_img - 1))
-    ellipse(heart, (trunk.spine_x[ky] + 30 * ppm, trunk.level_y[3] + 5 * ppm), (16 * ppm, 14 * ppm),
-            0, 1.0)
+    dome_l, dome_r = trunk.dome_y
+    ly = trunk.level_y
+
+    def sx_at(y: float) -> float:
+        return float(trunk.spine_x[int(np.clip(y, 0, h_img - 1))])
+
+    rx, dx = look["heart_rx"], look["heart_dx"]
+    pts = [(-22, ly[0] - 20 * ppm), (22, ly[0] - 20 * ppm), (30, ly[3] - 5 * ppm), (38, ly[4]),
+           (32, ly[5]), (40, ly[6]), (dx + 0.75 * rx, dome_r - 45 * ppm),
+           (dx + 0.95 * rx, dome_r - 12 * ppm), (dx + 0.85 * rx, dome_r + 10 * ppm),
+           (-40, dome_l + 8 * ppm), (-45, dome_l - 25 * ppm), (-38, ly[5]), (-24, ly[3])]
+    poly = np.array([[sx_at(y) + x * ppm, y] for x, y in pts])
+    smooth = chaikin(poly, 3)
+    fill(heart, [smooth], 1.0)
+    heart = blur(heart, 3.0 * ppm)
     mask *= 1.0 - heart
     return blur(mask, 4.0 * ppm)
 
@@ -170,7 +178,7 @@ def abdomen_gas(p: Patient, g: ViewGeometry, trunk: Trunk, rng: np.random.Genera
         blob = np.zeros_like(layer)
         ellipse(blob, (x, y), (rng.uniform(8, 30) * ppm, rng.uniform(6, 18) * ppm),
                 rng.uniform(0, 180), 1.0)
-        layer += blob * rng.uniform(0.05, 0.12)
+        layer += blob * rng.uniform(0.03, 0.07)
     mottle = np.clip(smooth_noise(rng, (h_img, w_img), (max(4, h_img // 12), max(2, w_img // 12))), 0, None)
     band = ((np.arange(h_img) > y0) & (np.arange(h_img) < y1)).astype(np.float32)[:, None]
     layer += 0.03 * mottle * band
