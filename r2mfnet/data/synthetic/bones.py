@@ -142,7 +142,7 @@ def _pelvis(L: _Layers, p: Patient, g: ViewGeometry) -> None:
         head = P([[side * 96, 150]])[0]
         ellipse(L["femur"], head, (24 * s, 24 * s), 0, 1.0)
         fill(L["femur"], [band(P([[side * 96, 150], [side * 135, 182], [side * 150, 200]]), 15 * s)], 1.0)
-        fill(L["femur"], [band(P([[side * 140, 180], [side * 128, 300]]), 18 * s)], 1.0)
+        fill(L["femur"], [band(P([[side * 140, 178], [side * 112, 330]]), 17 * s)], 1.0)
         roof = bezier(P([[side * 70, 135], [side * 90, 112], [side * 125, 125]]), 16)
         stroke(L["crest"], roof, max(1.0, 3.0 * s), 0.8)
 

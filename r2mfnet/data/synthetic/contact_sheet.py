@@ -65,7 +65,8 @@ def make_contact_sheet(manifest: str | Path, out_path: str | Path, num_cases: in
                 label2 = f"{r['quality']}  Cobb {lm['cobb_deg']:.0f}"
             else:
                 label2 = r.get("quality", "")
-            for text, y in ((label, 12), (label2, 25)):
+            for text, y in ((label, 12), (label2, 25)):  # dark outline: readable on white borders
+                cv2.putText(over, text, (3, y), cv2.FONT_HERSHEY_SIMPLEX, 0.36, (0, 0, 0), 3, cv2.LINE_AA)
                 cv2.putText(over, text, (3, y), cv2.FONT_HERSHEY_SIMPLEX, 0.36, (255, 255, 255), 1,
                             cv2.LINE_AA)
             gap = np.zeros((tile_height, 2, 3), np.uint8)

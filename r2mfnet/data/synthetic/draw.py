@@ -47,7 +47,10 @@ def ellipse(layer: np.ndarray, centre, axes, angle_deg: float, value: float = 1.
 def band(points: np.ndarray, half_width: np.ndarray | float) -> np.ndarray:
     """Polygon of a ribbon of (possibly varying) half-width around a polyline."""
     p = np.asarray(points, dtype=np.float64)
-    d = np.gradient(p, axis=0)
+    d = np.empty_like(p)
+    d[1:-1] = p[2:] - p[:-2]
+    d[0] = p[1] - p[0]
+    d[-1] = p[-1] - p[-2]
     d /= np.linalg.norm(d, axis=1, keepdims=True) + 1e-9
     n = np.stack([-d[:, 1], d[:, 0]], axis=1)
     hw = np.broadcast_to(np.asarray(half_width, dtype=np.float64), (len(p),))[:, None]
@@ -77,6 +80,12 @@ def blur(img: np.ndarray, sigma_px: float) -> np.ndarray:
     """Gaussian blur that is a no-op for tiny sigmas (keeps thin structures at small sizes)."""
     if sigma_px < 0.15:
         return img
+    if sigma_px > 8.0 and min(img.shape[:2]) >= 64:
+        # Wide kernels: blur a 4x smaller copy (the result is smooth anyway), 10x faster.
+        h, w = img.shape[:2]
+        small = cv2.resize(img, (max(1, w // 4), max(1, h // 4)), interpolation=cv2.INTER_AREA)
+        small = cv2.GaussianBlur(small, (0, 0), sigmaX=float(sigma_px) / 4, borderType=cv2.BORDER_REFLECT)
+        return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
     return cv2.GaussianBlur(img, (0, 0), sigmaX=float(sigma_px), borderType=cv2.BORDER_REFLECT)
 
 

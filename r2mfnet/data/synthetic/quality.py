@@ -21,7 +21,7 @@ class QualitySpec:
 
 
 QUALITY_SPECS: dict[str, QualitySpec] = {
-    "high": QualitySpec(blur_mm=0.9, noise=0.010, contrast=1.00, enhance=0.9, scatter=0.00),
+    "high": QualitySpec(blur_mm=0.9, noise=0.010, contrast=1.00, enhance=0.65, scatter=0.00),
     "medium": QualitySpec(blur_mm=1.6, noise=0.018, contrast=0.80, enhance=0.5, scatter=0.08),
     "low": QualitySpec(blur_mm=2.7, noise=0.035, contrast=0.62, enhance=0.2, scatter=0.18),
 }

@@ -120,8 +120,7 @@ MAX_BENDING_SHIFT_MM = 110.0  # T1 over L5 displacement beyond which the bend is
 FREE_SEGMENT_FLEX = 0.6  # compensatory (free) segments relax by this share when bending
 
 
-def _bending_knots(patient: Patient, view: str, total: float) -> Knots:
-    base = coronal_knots(patient)
+def _bending_knots(patient: Patient, view: str, total: float, base: Knots) -> Knots:
     sign = BEND_SIGN[view]
     idx, owner = _segments(patient)
     diffs = np.diff(base.angle)
@@ -148,17 +147,18 @@ def _bending_knots(patient: Patient, view: str, total: float) -> Knots:
     return Knots(base.index, vals, base.skew)
 
 
-def view_knots(patient: Patient, view: str) -> Knots:
+def view_knots(patient: Patient, view: str, base: Knots | None = None) -> Knots:
     """Knots of ``view``: curves rescaled by flexibility, trunk bend added outside them.
 
     The bend is toned down if it would carry T1 more than :data:`MAX_BENDING_SHIFT_MM` sideways
     from L5: patients bend their trunk, they do not fold it.
     """
+    base = coronal_knots(patient) if base is None else base
     if BEND_SIGN[view] == 0:
-        return coronal_knots(patient)
+        return base
     total = patient.bend_deg[view]
     for _ in range(6):
-        knots = _bending_knots(patient, view, total)
+        knots = _bending_knots(patient, view, total, base)
         pts = _centres_mm(patient, knots)
         if abs(pts[0, 0] - pts[-1, 0]) <= MAX_BENDING_SHIFT_MM:
             break
@@ -217,9 +217,8 @@ def _centres_mm(patient: Patient, knots: Knots) -> np.ndarray:
     return np.stack([np.interp(s_lev, s, x), np.interp(s_lev, s, y)], axis=1)
 
 
-def _wedges_deg(patient: Patient) -> np.ndarray:
-    """Anatomical wedging from the coronal curvature: structural, identical in every view."""
-    knots = coronal_knots(patient)
+def _wedges_deg(patient: Patient, knots: Knots) -> np.ndarray:
+    """Anatomical wedging from the coronal curvature (``knots``): identical in every view."""
     s_lev = _level_positions_mm(patient)
     phi = tangent_angle(s_lev, s_lev[knots.index], knots)
     return patient.wedge_gain * np.gradient(phi)
@@ -271,14 +270,14 @@ def body_corners(centres: np.ndarray, tilt_deg: np.ndarray, width: np.ndarray, h
     return np.stack([tl, tr, bl, br], axis=1)
 
 
-def _place(patient: Patient, knots: Knots, ppm: float, anchor: np.ndarray):
+def _place(patient: Patient, knots: Knots, ppm: float, anchor: np.ndarray, wedges: np.ndarray):
     s, phi, x, y, s_lev = _integrate(patient, knots)
     line = np.stack([x, y], axis=1) * ppm + anchor
     centres = np.stack([np.interp(s_lev, s, x), np.interp(s_lev, s, y)], axis=1) * ppm + anchor
     tilt = tangent_angle(s_lev, s_lev[knots.index], knots) + patient.tilt_jitter_deg
     width = patient.body_width_mm * ppm
     height = patient.body_height_mm * ppm
-    corners = body_corners(centres, tilt, width, height, _wedges_deg(patient))
+    corners = body_corners(centres, tilt, width, height, wedges)
     return line, phi, centres, tilt, width, height, corners, s
 
 
@@ -287,14 +286,21 @@ def view_geometry(patient: Patient, view: str, image_hw: tuple[int, int]) -> Vie
     h_img, w_img = image_hw
     ppm = patient.look["spine_fraction"] * h_img / patient.spine_length_mm
     pelvis_x = w_img * (0.5 + patient.look["pelvis_shift"])
-    # Vertical anchor from the coronal view: its T1 top at top_fraction of the image height.
-    cor = _place(patient, coronal_knots(patient), ppm, np.zeros(2))
-    anchor_y = patient.look["top_fraction"] * h_img - cor[6][0, :2, 1].min()
-    knots = view_knots(patient, view)
-    line, phi, centres, tilt, width, height, corners, line_s = _place(
-        patient, knots, ppm, np.array([pelvis_x, anchor_y]))
-    # Keep the spine inside the image with a margin: patients do not stand perfectly centred.
     margin = max(2.0, 0.06 * w_img)
+    base = coronal_knots(patient)
+    wedges = _wedges_deg(patient, base)
+    # On narrow images a strongly bent spine may not fit: zoom out (same factor in every view,
+    # since the three films of a patient share one pixel spacing).
+    span = max(np.ptp(_place(patient, view_knots(patient, v, base), 1.0, np.zeros(2), wedges)[6][..., 0])
+               for v in BEND_SIGN)
+    ppm = min(ppm, (w_img - 1 - 2 * margin) / span)
+    # Vertical anchor from the coronal view: its T1 top at top_fraction of the image height.
+    cor = _place(patient, base, ppm, np.zeros(2), wedges)
+    anchor_y = patient.look["top_fraction"] * h_img - cor[6][0, :2, 1].min()
+    knots = view_knots(patient, view, base)
+    line, phi, centres, tilt, width, height, corners, line_s = _place(
+        patient, knots, ppm, np.array([pelvis_x, anchor_y]), wedges)
+    # Keep the spine inside the image with a margin: patients do not stand perfectly centred.
     lo, hi = corners[..., 0].min(), corners[..., 0].max()
     shift = 0.0
     if lo < margin:
