@@ -195,7 +195,8 @@ def _shoulders(L: _Layers, p: Patient, g: ViewGeometry, trunk: Trunk) -> None:
     level = float(np.mean(np.diff(g.centres[:, 1])))
     for side in (-1, 1):
         med = np.array([_row(trunk.spine_x, y_t1 + level) + side * 22 * ppm, y_t1 + 1.8 * level])
-        lat = np.array([cx + side * look["shoulder_half"] * 0.72 * ppm, y_sh + (look["clavicle_rise"] + 8) * ppm])
+        lat = np.array([cx + side * look["shoulder_half"] * 0.72 * ppm,
+                        y_sh + (look["clavicle_rise"] + 8) * ppm])
         d = lat - med
         ctrl = np.array([med, med + d * 0.35 + np.array([0, -0.18 * abs(d[0])]),
                          med + d * 0.75 + np.array([0, 0.10 * abs(d[0])]), lat])

@@ -8,6 +8,14 @@ Layout written under ``output_dir``::
     cases.json                   per case: curve type, curves, apex levels, Cobb per view, ...
     manifest.csv                 case_id,view,image,mask,quality,split,pixel_spacing_mm,landmarks,patient_id
 
+Choices: images are 16-bit PNGs (like raw detector data: full-range values with a per-image black
+level of 300-3000 and white level of 48000-64000, bone bright as in MONOCHROME2), so loaders must
+normalise by percentiles rather than divide by 255. The pixel spacing (same in the three views of
+a case) is the patient's T1-L5 length in mm (about 370-470 mm) over its length in pixels, which
+is 56-66 % of the image height: about 1.1-1.6 mm/pixel at 512 x 256. Landmarks use OpenCV's
+convention (pixel centres at integer coordinates). The patient's right is shown on the image
+left, as radiographs are read.
+
 Every case draws its randomness from ``SeedSequence([seed, case_index])``, so case ``i`` is the
 same whatever ``num_cases`` is and whichever worker renders it; the output is byte-identical for
 a given seed and size.

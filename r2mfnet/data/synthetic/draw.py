@@ -92,9 +92,8 @@ def blur(img: np.ndarray, sigma_px: float) -> np.ndarray:
 def smooth_noise(rng: np.random.Generator, shape: tuple[int, int], cells: tuple[int, int]) -> np.ndarray:
     """Zero-mean, unit-ish smooth random field: a coarse grid upsampled bicubically."""
     g = rng.standard_normal((cells[0] + 3, cells[1] + 3)).astype(np.float32)
-    big = cv2.resize(g, (shape[1] + 2 * (shape[1] // cells[1] + 1), shape[0] + 2 * (shape[0] // cells[0] + 1)),
-                     interpolation=cv2.INTER_CUBIC)
     oy, ox = shape[0] // cells[0] + 1, shape[1] // cells[1] + 1
+    big = cv2.resize(g, (shape[1] + 2 * ox, shape[0] + 2 * oy), interpolation=cv2.INTER_CUBIC)
     return big[oy:oy + shape[0], ox:ox + shape[1]]
 
 

@@ -98,7 +98,8 @@ def soft_tissue(p: Patient, g: ViewGeometry, trunk: Trunk, rng: np.random.Genera
         layer = np.zeros((h_img, w_img), np.float32)
         y = trunk.level_y[9] - 10 * ppm
         for side in (-1, 1):
-            x = trunk.centre[int(np.clip(y, 0, h_img - 1))] + side * 0.6 * trunk.half[int(np.clip(y, 0, h_img - 1))]
+            yi = int(np.clip(y, 0, h_img - 1))
+            x = trunk.centre[yi] + side * 0.6 * trunk.half[yi]
             ellipse(layer, (x, y), (75 * ppm, 55 * ppm), 0, 1.0)
         density += blur(layer, 10 * ppm) * 0.12
     density += abdomen_gas(p, g, trunk, rng) * profile
