@@ -1,0 +1,441 @@
+"""The spine centreline, and its tilt, from a binary spine mask.
+
+Steps (each justified where it is done):
+
+1. **Components** (8-connected). Specks below ``min_component_fraction`` of the largest
+   component are dropped outright. Starting from the largest component, the **main chain** grows
+   by repeatedly adding the component nearest (vertically) to it whose centroid lies within
+   ``lateral_tolerance`` x the chain's median width of the chain's midline (extrapolated along the
+   chain's end direction beyond its ends) and whose vertical gap to the chain is at most
+   ``max_gap_fraction`` of the mask's height. Components smaller than ``size_fraction`` of the
+   largest are accepted only **inside** the chain's height range (fragments of a vertebra), never
+   beyond its ends, so a speck above T1 or below L5 cannot lengthen the spine.
+2. **Checks**: the chain must be at least ``min_height`` rows tall, cover at least
+   ``min_row_coverage`` of its rows, and hold at least ``min_chain_fraction`` of the mask's area;
+   otherwise :class:`~r2mfnet.errors.MeasurementError` says which test failed.
+3. **Midline**: in every row, the mean x of the chain's pixels; rows with no pixels (gaps between
+   vertebrae) are linearly interpolated.
+4. **Smoothing**: a Gaussian of standard deviation ``smooth_fraction`` x chain height (default
+   3 %, i.e. about half a vertebra). It removes the stair-step of individual vertebrae (period
+   about 1/17 of the height, attenuated to < 1 %) while keeping a whole-spine S curve (period
+   about the height, attenuated by about 2 %). The ends are extended by point reflection, which
+   keeps the slope at the end rows instead of flattening it.
+5. **Tilt**: ``tilt = -atan(dx/dy)`` in degrees, i.e. the tilt of a line perpendicular to the
+   centreline, with the sign convention of
+   :func:`r2mfnet.measure.landmarks.vertebra_tilts_deg` (positive = right end lower). This is
+   the end-plate tilt a vertebra perpendicular to the centreline would have, so the Cobb angle is
+   a difference of tilts.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+from scipy import ndimage
+
+from r2mfnet.errors import MeasurementError
+from r2mfnet.measure.levels import fraction_to_level_position, level_name
+
+
+@dataclass(frozen=True)
+class Centreline:
+    """The smoothed spine centreline, sampled every pixel of arc length from top to bottom.
+
+    ``ys`` rows (float, increasing), ``xs`` midline x, ``tilt_deg`` tilt of the perpendicular to
+    the centreline (degrees, positive = right end lower), ``widths`` the mask's width across the
+    centreline at each sample (about 0 in gaps between vertebrae),
+    ``level_pos`` approximate level position (0 = top of T1 .. 17 = bottom of L5, by arc
+    length, see :mod:`r2mfnet.measure.levels`), ``smoothing_px`` the Gaussian sigma used,
+    ``n_components`` / ``n_dropped`` components kept in / dropped from the main chain.
+    """
+
+    ys: np.ndarray
+    xs: np.ndarray
+    tilt_deg: np.ndarray
+    widths: np.ndarray
+    level_pos: np.ndarray
+    smoothing_px: float
+    n_components: int
+    n_dropped: int
+    image_shape: tuple[int, int] = field(default=(0, 0))
+
+    @property
+    def top(self) -> float:
+        return float(self.ys[0])
+
+    @property
+    def bottom(self) -> float:
+        return float(self.ys[-1])
+
+    @property
+    def height(self) -> float:
+        return float(self.ys[-1] - self.ys[0])
+
+    def x_at(self, y: float | np.ndarray) -> float | np.ndarray:
+        """Smoothed centreline x at row(s) ``y`` (clamped to the chain's ends)."""
+        return _interp(y, self.ys, self.xs)
+
+    def tilt_at(self, y: float | np.ndarray) -> float | np.ndarray:
+        """Tilt (degrees) at row(s) ``y`` (clamped to the chain's ends)."""
+        return _interp(y, self.ys, self.tilt_deg)
+
+    def level_at(self, y: float | np.ndarray) -> float | np.ndarray:
+        """Approximate level position (0..17) at row(s) ``y``."""
+        return _interp(y, self.ys, self.level_pos)
+
+    def y_at_level(self, position: float | np.ndarray) -> float | np.ndarray:
+        """Row at approximate level position(s) ``position`` (inverse of :meth:`level_at`)."""
+        return _interp(position, self.level_pos, self.ys)
+
+    def level_name_at(self, y: float) -> str:
+        """Name (``"T7"``) of the vertebra approximately at row ``y``."""
+        return level_name(float(self.level_at(y)))
+
+    def median_width(self) -> float:
+        w = self.widths[self.widths > 0]
+        return float(np.median(w)) if w.size else 0.0
+
+
+def _interp(q, xp, fp):
+    out = np.interp(q, xp, fp)
+    return float(out) if np.ndim(out) == 0 else out
+
+
+# ----------------------------------------------------------------------------- components
+@dataclass
+class _Components:
+    labels: np.ndarray  # (H, W) int, 0 = background, 1..K kept components
+    area: np.ndarray  # (K+1,)
+    cx: np.ndarray
+    cy: np.ndarray
+    y0: np.ndarray  # first row
+    y1: np.ndarray  # last row
+    row_count: np.ndarray  # (K+1, H) pixels per row
+    row_xsum: np.ndarray  # (K+1, H) sum of x per row
+    n_specks: int
+    total_area: int
+
+
+def _components(mask: np.ndarray, min_component_fraction: float) -> _Components:
+    structure = np.ones((3, 3), dtype=bool)  # 8-connected: diagonal touches are one piece
+    labels, k = ndimage.label(mask, structure=structure)
+    area = np.bincount(labels.ravel(), minlength=k + 1).astype(np.int64)
+    area[0] = 0
+    largest = int(area.max())
+    keep = area >= max(1.0, min_component_fraction * largest)
+    keep[0] = False
+    remap = np.zeros(k + 1, dtype=np.int64)
+    remap[keep] = np.arange(1, int(keep.sum()) + 1)
+    labels = remap[labels]
+    k2 = int(keep.sum())
+    h, _ = mask.shape
+    ys, xs = np.nonzero(labels)
+    lab = labels[ys, xs]
+    idx = lab * h + ys
+    row_count = np.bincount(idx, minlength=(k2 + 1) * h).reshape(k2 + 1, h).astype(np.float64)
+    row_xsum = np.bincount(idx, weights=xs, minlength=(k2 + 1) * h).reshape(k2 + 1, h)
+    a = row_count.sum(axis=1)
+    rows = np.arange(h, dtype=np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cx = row_xsum.sum(axis=1) / a
+        cy = (row_count * rows).sum(axis=1) / a
+    present = row_count > 0
+    y0 = np.where(present.any(axis=1), present.argmax(axis=1), 0)
+    y1 = np.where(present.any(axis=1), h - 1 - present[:, ::-1].argmax(axis=1), 0)
+    return _Components(
+        labels, a, cx, cy, y0, y1, row_count, row_xsum, int(k - k2), int(area.sum())
+    )
+
+
+def _end_line(
+    comp: "_Components", chain: set[int], mid: np.ndarray, full: np.ndarray, at_top: bool
+) -> tuple[float, float, float]:
+    """(y, x, slope dx/dy) from which to extrapolate the chain beyond one end.
+
+    With two or more parts, a line through the centroids of the (up to) three parts at that end:
+    centroids are robust, whereas the row centres of one strongly tilted vertebra run along its
+    end plates, not along the spine. A single tall part (a merged spine) uses a line fit to its
+    full-width row centres over the end quarter; a single short part gives a vertical line
+    through its centroid. The slope is clipped to 45 degrees.
+    """
+    ids = sorted(chain, key=lambda c: comp.cy[c])
+    end = ids[:3] if at_top else ids[-3:]
+    if len(end) >= 2:
+        slope, icpt = np.polyfit(comp.cy[end], comp.cx[end], 1)
+        y = float(comp.cy[end[0] if at_top else end[-1]])
+        return y, float(icpt + slope * y), float(np.clip(slope, -1.0, 1.0))
+    c = end[0]
+    height = comp.y1[c] - comp.y0[c] + 1
+    if full.size >= 6 and height >= 3 * comp.area[c] / max(height, 1):
+        n = max(3, full.size // 4)
+        sel = full[:n] if at_top else full[-n:]
+        slope, icpt = np.polyfit(sel.astype(np.float64), mid[sel], 1)
+        y = float(sel[0] if at_top else sel[-1])
+        return y, float(icpt + slope * y), float(np.clip(slope, -1.0, 1.0))
+    return float(comp.cy[c]), float(comp.cx[c]), 0.0
+
+
+def select_chain(
+    mask: np.ndarray,
+    size_fraction: float = 0.1,
+    min_component_fraction: float = 0.005,
+    lateral_tolerance: float = 1.0,
+    max_gap_fraction: float = 0.2,
+) -> tuple[np.ndarray, dict[str, int | float]]:
+    """The main chain of components of a spine mask, and counts of what was kept and dropped.
+
+    Returns ``(chain_mask, info)`` with ``info = {"n_components", "n_dropped", "chain_fraction"}``
+    (``chain_fraction`` = chain area / mask area). See the module docstring for the rule.
+    """
+    m = _as_mask(mask)
+    comp = _components(m, min_component_fraction)
+    k = comp.area.size - 1
+    h = m.shape[0]
+    seed = int(np.argmax(comp.area))
+    seed_rows = comp.row_count[seed][comp.row_count[seed] > 0]
+    # "Large" is relative to the area of a square as wide as the spine (about one vertebra),
+    # not to the largest part, which may be several merged vertebrae.
+    big = comp.area >= size_fraction * float(np.median(seed_rows)) ** 2
+    extent = comp.y1[big].max() - comp.y0[big].min() + 1 if big[1:].any() else h
+    max_gap = max_gap_fraction * extent
+    chain = {seed}
+    count = comp.row_count[seed].copy()
+    xsum = comp.row_xsum[seed].copy()
+    undecided = set(range(1, k + 1)) - chain
+    while undecided:
+        rows = np.nonzero(count > 0)[0]
+        mid = np.zeros(h)
+        mid[rows] = xsum[rows] / count[rows]
+        top, bot = int(rows[0]), int(rows[-1])
+        width = float(np.median(count[rows]))
+        full = rows[count[rows] >= 0.5 * width]
+        best, best_key = None, None
+        for c in undecided:
+            cy, cx = comp.cy[c], comp.cx[c]
+            if top <= cy <= bot:  # beside the chain: compare with its midline at that row
+                gap = 0
+                x_pred = float(np.interp(cy, full, mid[full]))
+                tol = lateral_tolerance * width
+            else:  # beyond an end: only large parts, near the extrapolated end direction
+                if not big[c]:
+                    continue
+                at_top = cy < top
+                gap = max(0, top - comp.y1[c]) if at_top else max(0, comp.y0[c] - bot)
+                if gap > max_gap:
+                    continue
+                y_e, x_e, slope = _end_line(comp, chain, mid, full, at_top)
+                x_pred = x_e + slope * (cy - y_e)
+                tol = lateral_tolerance * width + 0.25 * abs(cy - y_e)
+            if abs(cx - x_pred) > tol:
+                continue
+            key = (gap, -comp.area[c])
+            if best_key is None or key < best_key:
+                best, best_key = c, key
+        if best is None:
+            break
+        chain.add(best)
+        undecided.discard(best)
+        count += comp.row_count[best]
+        xsum += comp.row_xsum[best]
+    chain_mask = np.isin(comp.labels, np.fromiter(chain, dtype=np.int64))
+    info = {
+        "n_components": len(chain),
+        "n_dropped": k - len(chain) + comp.n_specks,
+        "chain_fraction": float(comp.area[list(chain)].sum() / max(comp.total_area, 1)),
+    }
+    return chain_mask, info
+
+
+def _as_mask(mask: np.ndarray) -> np.ndarray:
+    m = np.asarray(mask)
+    if m.ndim != 2:
+        raise MeasurementError(f"a spine mask must be 2-D (H x W), got shape {m.shape}")
+    if m.dtype != bool:
+        m = m > 0
+    if not m.any():
+        raise MeasurementError("the spine mask is empty: there is no spine to measure")
+    return m
+
+
+# ----------------------------------------------------------------------------- centreline
+def _local_poly(x: np.ndarray, sigma: float, degree: int = 2) -> tuple[np.ndarray, np.ndarray]:
+    """Value and first derivative of ``x`` (unit-spaced samples) by local polynomial regression.
+
+    At each sample a polynomial of ``degree`` is fitted with Gaussian weights (sd ``sigma``,
+    truncated at 3 sd) to the samples that exist, so the ends need no padding: near an end the fit
+    is one-sided, and with ``degree=2`` the slope there is unbiased for a curving spine, whereas a
+    reflected-padding Gaussian derivative reads the slope about 0.8 sigma inside the end.
+    """
+    n = x.size
+    r = max(1, int(np.ceil(3 * sigma)))
+    d = np.arange(-r, r + 1, dtype=np.float64)
+    w = np.exp(-0.5 * (d / sigma) ** 2)
+    ones = np.ones(n)
+    k = degree
+    # S[m](i) = sum_j w(j-i) (j-i)^m, T[m](i) = sum_j w(j-i) (j-i)^m x_j over existing samples.
+    S = [ndimage.correlate1d(ones, w * d**m, mode="constant") for m in range(2 * k + 1)]
+    T = [ndimage.correlate1d(x, w * d**m, mode="constant") for m in range(k + 1)]
+    A = np.stack([np.stack([S[i + j] for j in range(k + 1)], -1) for i in range(k + 1)], -2)
+    rhs = np.stack(T, -1)
+    A = A + np.eye(k + 1) * 1e-9 * A[:, :1, :1]  # guard against singular windows
+    coef = np.linalg.solve(A, rhs[..., None])[..., 0]
+    return coef[:, 0], coef[:, 1]
+
+
+def extract_centreline(
+    mask: np.ndarray,
+    *,
+    size_fraction: float = 0.1,
+    min_component_fraction: float = 0.005,
+    lateral_tolerance: float = 1.0,
+    max_gap_fraction: float = 0.2,
+    smooth_fraction: float = 0.035,
+    min_height: int = 30,
+    min_row_coverage: float = 0.5,
+    min_chain_fraction: float = 0.75,
+    level_weights: Sequence[float] | str | None = None,
+    n_refine: int = 4,
+    poly_degree: int = 1,
+) -> Centreline:
+    """Centreline of a binary spine mask (spine roughly vertical, T1 at the top).
+
+    Raises :class:`MeasurementError` when the mask is empty, when its main chain is shorter than
+    ``min_height`` rows, covers fewer than ``min_row_coverage`` of its rows, has a gap taller
+    than ``max_gap_fraction`` of its height, or holds less than ``min_chain_fraction`` of the
+    mask (the rest lying away from it: the mask is broken, and a number would be meaningless).
+    """
+    m = _as_mask(mask)
+    chain, info = select_chain(
+        m, size_fraction, min_component_fraction, lateral_tolerance, max_gap_fraction
+    )
+    count = chain.sum(axis=1).astype(np.float64)
+    rows = np.nonzero(count > 0)[0]
+    top, bot = int(rows[0]), int(rows[-1])
+    height = bot - top + 1
+    if height < min_height:
+        raise MeasurementError(
+            f"the spine in the mask is only {height} rows tall (minimum {min_height}): too short "
+            "to measure; is the mask empty apart from a fragment?"
+        )
+    if info["chain_fraction"] < min_chain_fraction:
+        raise MeasurementError(
+            f"the spine mask is broken: its longest vertical chain of parts holds only "
+            f"{100 * info['chain_fraction']:.0f}% of the mask (minimum "
+            f"{100 * min_chain_fraction:.0f}%); the rest lies away from it (separated by a gap of "
+            f"more than {100 * max_gap_fraction:.0f}% of the spine's height, or off to the side)"
+        )
+    seg = count[top : bot + 1]
+    coverage = float(np.mean(seg > 0))
+    if coverage < min_row_coverage:
+        raise MeasurementError(
+            f"the spine mask is broken: only {100 * coverage:.0f}% of the rows between its top "
+            f"and bottom contain spine (minimum {100 * min_row_coverage:.0f}%)"
+        )
+    empty = np.concatenate([[0], (seg == 0).astype(np.int8), [0]])
+    starts, ends = np.nonzero(np.diff(empty) == 1)[0], np.nonzero(np.diff(empty) == -1)[0]
+    longest = int((ends - starts).max()) if starts.size else 0
+    if longest > max_gap_fraction * height:
+        raise MeasurementError(
+            f"the spine mask is broken: a gap of {longest} rows ({100 * longest / height:.0f}% of "
+            f"its height, maximum {100 * max_gap_fraction:.0f}%) interrupts the spine"
+        )
+    sigma = max(1.0, smooth_fraction * height)
+    # Initial midline: mass-weighted row centres (sums smoothed before dividing, so thin corner
+    # rows of a tilted vertebra weigh little and gaps need no special case).
+    xs_idx = np.arange(m.shape[1], dtype=np.float64)
+    xsum = (chain[top : bot + 1] * xs_idx[None, :]).sum(axis=1)
+    cnt_s = ndimage.gaussian_filter1d(seg, sigma, mode="constant")
+    xsum_s = ndimage.gaussian_filter1d(xsum, sigma, mode="constant")
+    rows_y = np.arange(top, bot + 1, dtype=np.float64)
+    ok = cnt_s > 1e-3 * cnt_s.max()
+    x0 = np.interp(rows_y, rows_y[ok], xsum_s[ok] / cnt_s[ok])
+    pts = np.stack([x0, rows_y], axis=1)
+    # Refinement: re-centre along cuts perpendicular to the current centreline. A vertebra is
+    # roughly perpendicular to the spine, so such a cut runs side to side parallel to its end
+    # plates and is centred on the vertebra's axis, whereas a horizontal cut through a tilted
+    # vertebra is centred off the axis near its corners.
+    half = float(np.percentile(seg[seg > 0], 95))
+    u = np.arange(-np.ceil(half), np.ceil(half) + 1)
+    chain_f = chain.astype(np.float32)
+    for _ in range(n_refine):
+        p, t = _smooth_polyline(pts, sigma, poly_degree)
+        n = np.stack([t[:, 1], -t[:, 0]], axis=1)  # right-hand normal of a downward tangent
+        cx = p[:, None, 0] + u[None, :] * n[:, None, 0]
+        cy = p[:, None, 1] + u[None, :] * n[:, None, 1]
+        vals = ndimage.map_coordinates(chain_f, [cy, cx], order=1, mode="constant", cval=0.0)
+        # Only "full" cuts, those crossing a vertebra from side to side (mass near the local
+        # maximum), set the offset: the midpoint of such a cut lies on the vertebra's axis even
+        # when the cut is a little tilted, whereas a cut leaving through an end plate is centred
+        # off the axis; at the ends of the spine that bias would feed back into the tilt.
+        raw = vals.sum(axis=1)
+        first = (vals * u[None, :]).sum(axis=1)
+        local_max = ndimage.maximum_filter1d(raw, size=2 * int(np.ceil(sigma)) + 1)
+        positive = raw[raw > 0]
+        if positive.size < 2:
+            break
+        good = (raw >= 0.9 * local_max) & (raw >= 0.3 * float(np.median(positive)))
+        if good.sum() < 2:
+            break
+        idx = np.arange(raw.size, dtype=np.float64)
+        off = np.interp(idx, idx[good], first[good] / raw[good])
+        off = np.clip(off, -half / 2, half / 2)
+        pts = p + off[:, None] * n
+        # Before the first and after the last full cut, continue the line of the full cuts
+        # (a constant offset would pin the end points where the previous estimate put them).
+        g = np.nonzero(good)[0]
+        span = max(3, int(2 * sigma))
+        for lead in (True, False):
+            ends = g[g < g[0] + span] if lead else g[g > g[-1] - span]
+            rest = np.arange(0, g[0]) if lead else np.arange(g[-1] + 1, raw.size)
+            if rest.size and ends.size >= 2:
+                for dim in (0, 1):
+                    cf = np.polyfit(ends.astype(np.float64), pts[ends, dim], 1)
+                    pts[rest, dim] = np.polyval(cf, rest.astype(np.float64))
+        # Trim the ends to the end plates of the first and last vertebra: beyond them the cuts
+        # cross only a corner of a tilted vertebra.
+        full = np.nonzero(raw >= 0.5 * float(np.median(raw[raw > 0])))[0]
+        max_trim = int(0.08 * raw.size)
+        i0 = min(int(full[0]), max_trim) if full.size else 0
+        i1 = max(int(full[-1]), raw.size - 1 - max_trim) if full.size else raw.size - 1
+        if i1 - i0 >= 2:
+            pts = pts[i0 : i1 + 1]
+    p, t = _smooth_polyline(pts, sigma, poly_degree)
+    n = np.stack([t[:, 1], -t[:, 0]], axis=1)
+    cx = p[:, None, 0] + u[None, :] * n[:, None, 0]
+    cy = p[:, None, 1] + u[None, :] * n[:, None, 1]
+    widths = ndimage.map_coordinates(chain_f, [cy, cx], order=1, cval=0.0).sum(axis=1)
+    tilt = -np.degrees(np.arctan2(t[:, 0], t[:, 1]))
+    arc = np.arange(p.shape[0], dtype=np.float64)
+    level_pos = np.asarray(fraction_to_level_position(arc / max(arc[-1], 1.0), level_weights))
+    return Centreline(
+        ys=p[:, 1].copy(),
+        xs=p[:, 0].copy(),
+        tilt_deg=tilt,
+        widths=widths,
+        level_pos=level_pos,
+        smoothing_px=float(sigma),
+        n_components=int(info["n_components"]),
+        n_dropped=int(info["n_dropped"]),
+        image_shape=(int(m.shape[0]), int(m.shape[1])),
+    )
+
+
+def _smooth_polyline(
+    pts: np.ndarray, sigma: float, degree: int = 2
+) -> tuple[np.ndarray, np.ndarray]:
+    """Resample a polyline at unit arc length, smooth it, and return points and unit tangents."""
+    seglen = np.hypot(*np.diff(pts, axis=0).T)
+    arc = np.concatenate([[0.0], np.cumsum(seglen)])
+    s = np.arange(0.0, arc[-1] + 1e-9, 1.0)
+    if s[-1] < arc[-1] - 0.5:
+        s = np.append(s, arc[-1])
+    x = np.interp(s, arc, pts[:, 0])
+    y = np.interp(s, arc, pts[:, 1])
+    xs, dx = _local_poly(x, sigma, degree)
+    ys, dy = _local_poly(y, sigma, degree)
+    p = np.stack([xs, ys], axis=1)
+    d = np.stack([dx, dy], axis=1)
+    norm = np.hypot(d[:, 0], d[:, 1])
+    norm[norm == 0] = 1.0
+    return p, d / norm[:, None]

@@ -1,0 +1,90 @@
+"""Synthetic spine masks with known geometry for the measurement tests.
+
+A spine is a chain of 17 rectangles (vertebral bodies, T1..L5) whose centres lie on a curve
+``x = x0 + f(y)`` and whose end plates are perpendicular to the curve's tangent, with gaps (discs)
+between them. Segment heights follow the typical proportions of ``r2mfnet.measure.levels``. The
+rectangles' corners are returned too, so the known Cobb angle is the landmark reference.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import cv2
+import numpy as np
+import pytest
+
+from r2mfnet.measure.levels import level_boundaries
+
+
+@dataclass
+class SynthSpine:
+    mask: np.ndarray  # bool (H, W)
+    corners: np.ndarray  # (17, 4, 2) TL, TR, BL, BR
+
+
+def make_spine(
+    g: Callable[[np.ndarray], np.ndarray] = lambda t: 0.0 * t,
+    height: float = 420.0,
+    margin: float = 50.0,
+    body_fraction: float = 0.78,
+    width_ratio: float = 1.7,
+) -> SynthSpine:
+    """Spine of ``height`` pixels whose centre line is ``x = x0 + height * g(t)``.
+
+    ``t = (y - top) / height`` runs from 0 (top of T1) to 1 (bottom of L5); so the tangent's slope
+    is ``g'(t)`` whatever the size, and the same ``g`` gives the same angles at any scale.
+    """
+    top, bottom = margin, margin + height
+    shape = (int(round(height + 2 * margin)), int(round(0.75 * height)))
+    x0 = shape[1] / 2
+    f = lambda y: height * g((np.asarray(y, dtype=np.float64) - top) / height)  # noqa: E731
+    b = top + level_boundaries() * (bottom - top)
+    mask = np.zeros(shape, np.uint8)
+    corners = np.zeros((17, 4, 2))
+    eps = 1e-3
+    for i in range(17):
+        h = (b[i + 1] - b[i]) * body_fraction
+        yc = b[i] + h / 2
+        xc = x0 + float(f(yc))
+        slope = (float(f(yc + eps)) - float(f(yc - eps))) / (2 * eps)
+        th = np.arctan(slope)
+        t = np.array([np.sin(th), np.cos(th)])  # along the spine (down)
+        e = np.array([np.cos(th), -np.sin(th)])  # along the end plate (right)
+        c = np.array([xc, yc])
+        w = width_ratio * h
+        tl, tr = c - w / 2 * e - h / 2 * t, c + w / 2 * e - h / 2 * t
+        bl, br = c - w / 2 * e + h / 2 * t, c + w / 2 * e + h / 2 * t
+        corners[i] = [tl, tr, bl, br]
+        poly = np.round(np.array([tl, tr, br, bl]) * 16).astype(np.int32)
+        cv2.fillPoly(mask, [poly], 1, lineType=cv2.LINE_8, shift=4)
+    return SynthSpine(mask.astype(bool), corners)
+
+
+def rotate(spine: SynthSpine, degrees: float) -> SynthSpine:
+    """Rotate mask and landmarks together about the image centre (positive = anticlockwise)."""
+    h, w = spine.mask.shape
+    m = cv2.getRotationMatrix2D((w / 2, h / 2), degrees, 1.0)
+    mask = cv2.warpAffine(spine.mask.astype(np.uint8), m, (w, h), flags=cv2.INTER_NEAREST)
+    pts = spine.corners.reshape(-1, 2)
+    pts = pts @ m[:, :2].T + m[:, 2]
+    return SynthSpine(mask.astype(bool), pts.reshape(17, 4, 2))
+
+
+def bump(amplitude: float, centre: float, width: float) -> Callable[[np.ndarray], np.ndarray]:
+    """Gaussian bump of ``g`` (all in units of the spine height)."""
+    return lambda t: amplitude * np.exp(-(((t - centre) / width) ** 2))
+
+
+@pytest.fixture
+def synth():
+    """The helpers, as a namespace: ``synth.make_spine``, ``synth.rotate``, ``synth.bump``."""
+
+    class _S:
+        pass
+
+    s = _S()
+    s.make_spine = make_spine
+    s.rotate = rotate
+    s.bump = bump
+    return s
