@@ -1,30 +1,40 @@
 """The spine centreline, and its tilt, from a binary spine mask.
 
-Steps (each justified where it is done):
+Steps (each justified where it is done in the code):
 
-1. **Components** (8-connected). Specks below ``min_component_fraction`` of the largest
-   component are dropped outright. Starting from the largest component, the **main chain** grows
-   by repeatedly adding the component nearest (vertically) to it whose centroid lies within
-   ``lateral_tolerance`` x the chain's median width of the chain's midline (extrapolated along the
-   chain's end direction beyond its ends) and whose vertical gap to the chain is at most
-   ``max_gap_fraction`` of the mask's height. Components smaller than ``size_fraction`` of the
-   largest are accepted only **inside** the chain's height range (fragments of a vertebra), never
+1. **Main chain of parts** (8-connected components). Specks below ``min_component_fraction`` of
+   the largest part are dropped outright. Starting from the largest part, the chain grows by
+   repeatedly adding the part nearest (vertically) to it whose centroid lies within
+   ``lateral_tolerance`` x the chain's median width of the chain's midline (inside the chain's
+   height range), or of the chain's end direction extrapolated beyond its ends (through the
+   centroids of the last parts), with a vertical gap of at most ``max_gap_fraction`` of the
+   mask's height. Parts smaller than ``size_fraction`` x (spine width)^2, i.e. well under one
+   vertebra, join only **inside** the chain's height range (fragments of a vertebra), never
    beyond its ends, so a speck above T1 or below L5 cannot lengthen the spine.
 2. **Checks**: the chain must be at least ``min_height`` rows tall, cover at least
-   ``min_row_coverage`` of its rows, and hold at least ``min_chain_fraction`` of the mask's area;
-   otherwise :class:`~r2mfnet.errors.MeasurementError` says which test failed.
-3. **Midline**: in every row, the mean x of the chain's pixels; rows with no pixels (gaps between
-   vertebrae) are linearly interpolated.
-4. **Smoothing**: a Gaussian of standard deviation ``smooth_fraction`` x chain height (default
-   3 %, i.e. about half a vertebra). It removes the stair-step of individual vertebrae (period
-   about 1/17 of the height, attenuated to < 1 %) while keeping a whole-spine S curve (period
-   about the height, attenuated by about 2 %). The ends are extended by point reflection, which
-   keeps the slope at the end rows instead of flattening it.
-5. **Tilt**: ``tilt = -atan(dx/dy)`` in degrees, i.e. the tilt of a line perpendicular to the
-   centreline, with the sign convention of
-   :func:`r2mfnet.measure.landmarks.vertebra_tilts_deg` (positive = right end lower). This is
-   the end-plate tilt a vertebra perpendicular to the centreline would have, so the Cobb angle is
-   a difference of tilts.
+   ``min_row_coverage`` of its rows, have no gap over ``max_gap_fraction`` of its height, and
+   hold at least ``min_chain_fraction`` of the mask's area. Otherwise
+   :class:`~r2mfnet.errors.MeasurementError` says which test failed: a number from a broken mask
+   would be meaningless.
+3. **First midline**: mass-weighted row centres (row pixel sums and x-sums are smoothed before
+   dividing, so the thin corner rows of a tilted vertebra weigh little and gaps need no special
+   case).
+4. **Refinement** (``n_refine`` passes): re-centre the midline along cuts **perpendicular to
+   the current centreline**. A vertebra is roughly perpendicular to the spine, so such a cut runs
+   parallel to its end plates and, when it crosses the vertebra side to side, its midpoint lies
+   on the vertebra's axis; a horizontal cut through a tilted vertebra is centred off the axis.
+   Only such "full" cuts (mass >= 90 % of the local maximum) set the centre; before the first
+   and after the last one the line of the full cuts is continued, then the ends are trimmed to
+   the outer end plates.
+5. **Smoothing and tilt**: the centreline is resampled every pixel of arc length and smoothed by
+   local linear regression with Gaussian weights of sd ``smooth_fraction`` x chain height
+   (default 3.5 %, about half a vertebra: it removes the vertebra-by-vertebra stair step while
+   attenuating a whole-spine S curve by only a few percent). Local regression needs no padding
+   at the ends, where the end vertebrae of many curves lie. The tilt is
+   ``-atan2(dx/ds, dy/ds)`` in degrees: the tilt of a line perpendicular to the centreline, with
+   the sign convention of :func:`r2mfnet.measure.landmarks.vertebra_tilts_deg` (positive =
+   right end lower). It is the end-plate tilt of a vertebra perpendicular to the centreline, so a
+   Cobb angle is a difference of tilts.
 """
 from __future__ import annotations
 

@@ -12,7 +12,6 @@ from typing import Callable
 
 import cv2
 import numpy as np
-import pytest
 
 from r2mfnet.measure.levels import level_boundaries
 
@@ -74,17 +73,3 @@ def rotate(spine: SynthSpine, degrees: float) -> SynthSpine:
 def bump(amplitude: float, centre: float, width: float) -> Callable[[np.ndarray], np.ndarray]:
     """Gaussian bump of ``g`` (all in units of the spine height)."""
     return lambda t: amplitude * np.exp(-(((t - centre) / width) ** 2))
-
-
-@pytest.fixture
-def synth():
-    """The helpers, as a namespace: ``synth.make_spine``, ``synth.rotate``, ``synth.bump``."""
-
-    class _S:
-        pass
-
-    s = _S()
-    s.make_spine = make_spine
-    s.rotate = rotate
-    s.bump = bump
-    return s

@@ -1,0 +1,114 @@
+"""Measure all views of one case: Cobb angles per view, flexibility, report picture.
+
+A view that cannot be measured (empty or broken mask) does not stop the others: its
+:class:`ViewMeasurement` carries the error message instead of numbers, and flexibility is
+computed from the views that were measured.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+import numpy as np
+
+from r2mfnet.data.views import VIEWS
+from r2mfnet.errors import MeasurementError
+from r2mfnet.measure.centreline import Centreline
+from r2mfnet.measure.cobb import CobbResult, cobb_from_mask
+from r2mfnet.measure.draw import draw_measurement, side_by_side
+from r2mfnet.measure.flexibility import FlexibilityResult, flexibility_from_views
+
+
+@dataclass(frozen=True)
+class ViewMeasurement:
+    """Result for one view: centreline and Cobb angles, or the reason there are none."""
+
+    view: str
+    centreline: Centreline | None
+    cobb: CobbResult | None
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        if self.error is not None or self.cobb is None or self.centreline is None:
+            return {"view": self.view, "measured": False, "error": self.error}
+        cl = self.centreline
+        return {
+            "view": self.view,
+            "measured": True,
+            **self.cobb.to_dict(),
+            "centreline": {
+                "top_y": round(cl.top, 1),
+                "bottom_y": round(cl.bottom, 1),
+                "parts_kept": cl.n_components,
+                "parts_dropped": cl.n_dropped,
+                "smoothing_px": round(cl.smoothing_px, 2),
+            },
+        }
+
+
+@dataclass(frozen=True)
+class CaseMeasurement:
+    """All views of one case and the flexibility of the coronal curves."""
+
+    case_id: str
+    views: dict[str, ViewMeasurement]
+    flexibility: FlexibilityResult | None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict (the content of ``measurements.json``)."""
+        return {
+            "case_id": self.case_id,
+            "views": {v: m.to_dict() for v, m in self.views.items()},
+            "flexibility": None if self.flexibility is None else self.flexibility.to_dict(),
+        }
+
+
+def measure_view(view: str, mask: np.ndarray, **kwargs: Any) -> ViewMeasurement:
+    """Measure one mask; a :class:`MeasurementError` becomes the view's ``error``."""
+    try:
+        cl, cobb = cobb_from_mask(mask, **kwargs)
+    except MeasurementError as exc:
+        return ViewMeasurement(view, None, None, str(exc))
+    return ViewMeasurement(view, cl, cobb, None)
+
+
+def measure_case(
+    masks: Mapping[str, np.ndarray], case_id: str = "", **kwargs: Any
+) -> CaseMeasurement:
+    """Measure every view in ``masks`` (``{view: bool mask}``), then flexibility if possible.
+
+    Views are kept in ``VIEWS`` order (others after, as given). ``kwargs`` go to
+    :func:`r2mfnet.measure.cobb.cobb_from_mask`.
+    """
+    order = [v for v in VIEWS if v in masks] + [v for v in masks if v not in VIEWS]
+    views = {v: measure_view(v, masks[v], **kwargs) for v in order}
+    flex = flexibility_from_views({v: m.cobb for v, m in views.items()})
+    return CaseMeasurement(case_id, views, flex)
+
+
+def case_picture(
+    case: CaseMeasurement,
+    images: Mapping[str, np.ndarray | None],
+    masks: Mapping[str, np.ndarray],
+    title: str | None = None,
+) -> np.ndarray:
+    """The report picture: every view drawn by :func:`draw_measurement`, side by side.
+
+    The default title names the case and, when available, the coronal main angle and the
+    flexibility of its main curve.
+    """
+    pictures = {}
+    for v, m in case.views.items():
+        pictures[v] = draw_measurement(
+            images.get(v), masks.get(v), m.centreline, m.cobb, label=None, error=m.error
+        )
+    if title is None:
+        title = f"case {case.case_id}" if case.case_id else "case"
+        cor = case.views.get("coronal")
+        if cor is not None and cor.cobb is not None:
+            title += f" | coronal main Cobb {cor.cobb.main_angle:.1f} deg"
+        if case.flexibility is not None and case.flexibility.curves:
+            main = max(case.flexibility.curves, key=lambda c: c.coronal_angle)
+            if main.flexibility is not None:
+                title += f" | flexibility {100 * main.flexibility:.0f}% ({main.best_view})"
+    return side_by_side(pictures, title=title)
