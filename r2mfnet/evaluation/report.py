@@ -140,7 +140,9 @@ def to_markdown(summary: Mapping[str, Any], digits: int = 3) -> str:
     out += table("Overall", {"all": summary["overall"]}, "group")
     out += table("Per view", summary["per_view"], "view")
     out += table("Per quality", summary["per_quality"], "quality")
-    out.append("Mean ± sample SD (ddof=1); n = cases; failed = undefined distance (one mask empty).")
+    out.append(
+        "Mean ± sample SD (ddof=1); n = cases; failed = undefined distance (one mask empty)."
+    )
     return "\n".join(out) + "\n"
 
 

@@ -185,7 +185,7 @@ def _curves_from_profile(
         p0 = np.array([xs[a], ys[a]])
         d = np.array([xs[b], ys[b]]) - p0
         norm = float(np.hypot(*d)) or 1.0
-        # Signed distance of each point from the chord; positive = right of a downward chord.
+        # Distance of each point from the chord between the end points (apex = farthest).
         sd = ((ys[seg] - p0[1]) * d[0] - (xs[seg] - p0[0]) * d[1]) / norm
         k = int(np.argmax(np.abs(sd)))
         apex = a + k

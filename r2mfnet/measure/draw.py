@@ -137,7 +137,10 @@ def side_by_side(
     resized to ``height`` (default: the tallest picture's height, capped at 1600 pixels so a
     report of three radiographs stays a reasonable file).
     """
-    items = list(pictures.items()) if isinstance(pictures, Mapping) else [(None, p) for p in pictures]
+    if isinstance(pictures, Mapping):
+        items = list(pictures.items())
+    else:
+        items = [(None, p) for p in pictures]
     if not items:
         raise ValueError("no pictures to put side by side")
     rgb = [(cap, _to_rgb(p, None)) for cap, p in items]

@@ -143,7 +143,9 @@ def curve_flexibility(
         given = {k: v for k, v in residual.items() if v is not None}
         best = min(given, key=given.get) if given else None  # type: ignore[arg-type]
         r = given[best] if best is not None else None
-        flex = None if r is None or curve.angle_deg <= 0 else (curve.angle_deg - r) / curve.angle_deg
+        flex = None
+        if r is not None and curve.angle_deg > 0:
+            flex = (curve.angle_deg - r) / curve.angle_deg
         out.append(
             CurveFlexibility(
                 curve=curve,

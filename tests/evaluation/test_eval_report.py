@@ -8,7 +8,13 @@ import math
 import numpy as np
 import pytest
 
-from r2mfnet.evaluation import SegmentationMetric, summarize, to_markdown, write_rows_csv, write_summary
+from r2mfnet.evaluation import (
+    SegmentationMetric,
+    summarize,
+    to_markdown,
+    write_rows_csv,
+    write_summary,
+)
 
 
 def _rows():

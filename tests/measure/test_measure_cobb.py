@@ -106,7 +106,8 @@ def test_small_spurious_blobs_do_not_change_the_result():
     m[200:225, 8:26] = True  # a larger false positive off to the side
     cl1, r1 = cobb_from_mask(m)
     assert np.abs(_regional(r1) - _regional(r0)).max() < 0.5
-    assert cl1.top == pytest.approx(cl0.top, abs=1) and cl1.bottom == pytest.approx(cl0.bottom, abs=1)
+    assert cl1.top == pytest.approx(cl0.top, abs=1)
+    assert cl1.bottom == pytest.approx(cl0.bottom, abs=1)
     assert cl1.n_dropped > cl0.n_dropped
 
 
