@@ -10,7 +10,9 @@ Curves
     under about 5-10 deg. The first and last extrema may be the ends of the spine.
 Main angle
     The largest curve. With no curve above the threshold the main angle is the total tilt range
-    (below ``min_curve_deg``) and ``curves`` is empty.
+    (below ``min_curve_deg``) and ``curves`` is empty. ``CobbResult.tilt_range`` is the AASCE /
+    SpineWeb16 definition instead (largest angle between any two levels, possibly spanning
+    curves); compare with ``angles.csv`` or ``cobb_from_landmarks`` using that one.
 Apex and side
     The apex is the centreline point (or vertebra centre) farthest from the chord joining the
     curve's end points; the curve is convex towards the side the apex lies on. ``side`` is the
@@ -91,6 +93,18 @@ class CobbResult:
     profile_tilt_deg: np.ndarray = field(repr=False)
 
     @property
+    def tilt_range(self) -> float:
+        """Largest angle between any two levels: max - min of the tilt profile (degrees).
+
+        This is the AASCE / SpineWeb16 ``angles.csv`` "main" definition, equal to
+        :func:`~r2mfnet.measure.landmarks.cobb_from_landmarks` for landmarks. It equals
+        ``main_angle`` whenever the most and least tilted levels bound one curve; it is larger
+        when they do not (e.g. a bending view whose tilts zigzag), because it can span curves.
+        """
+        t = self.profile_tilt_deg
+        return float(t.max() - t.min()) if t.size else 0.0
+
+    @property
     def main_curve(self) -> Curve | None:
         return max(self.curves, key=lambda c: c.angle_deg) if self.curves else None
 
@@ -103,6 +117,7 @@ class CobbResult:
         return {
             "source": self.source,
             "main_angle_deg": round(self.main_angle, 2),
+            "tilt_range_deg": round(self.tilt_range, 2),
             "pt_angle_deg": round(self.pt_angle, 2),
             "mt_angle_deg": round(self.mt_angle, 2),
             "tl_angle_deg": round(self.tl_angle, 2),

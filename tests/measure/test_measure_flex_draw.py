@@ -117,3 +117,36 @@ def test_draw_measurement_shape_dtype_and_marks():
     assert side_by_side([pic, pic], height=100).shape[0] >= 100
     with pytest.raises(ValueError):
         draw_measurement(img, s.mask[:10], cl, r)
+
+
+def test_against_the_project_synthetic_generator():
+    """Masks and angles from r2mfnet.data.synthetic: per-view angle and main-curve flexibility."""
+    gen = pytest.importorskip("r2mfnet.data.synthetic.dataset")
+    from r2mfnet.data.views import LEVELS
+
+    errors, flex_checked = [], 0
+    for index in range(12):
+        c = gen.generate_case(index, 1, 512, 256)
+        rec = c["record"]
+        main = rec["curves"][rec["main_curve"]]
+        cd = main["cobb_deg"]
+        if cd["coronal"] < 20:
+            continue
+        case = measure_case({v: d["mask"] > 0 for v, d in c["views"].items()})
+        for v, m in case.views.items():
+            assert m.cobb is not None, m.error
+            # The generator's per-view angle is cobb_from_landmarks (largest pairwise angle).
+            errors.append(m.cobb.tilt_range - rec["cobb_deg"][v])
+        ours = max(case.flexibility.curves, key=lambda f: f.coronal_angle)
+        same_curve = (
+            abs(LEVELS.index(ours.curve.upper_level) - LEVELS.index(main["upper_end"])) <= 1
+            and abs(LEVELS.index(ours.curve.lower_level) - LEVELS.index(main["lower_end"])) <= 1
+        )
+        if same_curve:
+            expected = (cd["coronal"] - min(cd["left_bending"], cd["right_bending"])) / cd["coronal"]
+            assert ours.flexibility == pytest.approx(expected, abs=0.08)
+            flex_checked += 1
+        if len(errors) >= 12:
+            break
+    assert len(errors) >= 9 and flex_checked >= 2
+    assert np.max(np.abs(errors)) <= 4.0 and np.mean(np.abs(errors)) <= 2.5
