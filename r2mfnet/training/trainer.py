@@ -30,6 +30,7 @@ from r2mfnet.training import distributed
 from r2mfnet.training.checkpoint import load_checkpoint, save_checkpoint, unwrap
 from r2mfnet.training.config import TrainerConfig
 from r2mfnet.training.early_stopping import EarlyStopping
+from r2mfnet.training.epoch_data import EpochIndexed
 from r2mfnet.training.losses import DiceCELoss
 from r2mfnet.training.sampler import EpochSampler
 from r2mfnet.training.schedule import build_scheduler
@@ -163,6 +164,8 @@ class Trainer:
         preprocess: dict[str, Any] | None = None,
         run_config: dict[str, Any] | None = None,
         dist_info: distributed.DistInfo | None = None,
+        persistent_workers: bool = False,
+        pin_memory: bool | None = None,
     ) -> None:
         self.cfg = config
         self.dist = dist_info or distributed.DistInfo()
@@ -171,6 +174,8 @@ class Trainer:
         self.model = model.to(self.device)
         if config.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
+        if self.dist.enabled and self.device.type == "cuda":  # SyncBatchNorm has no CPU kernel
+            self.model = nn.SyncBatchNorm.convert_sync_batchnorm(self.model)
         self.train_set = train_set
         self.val_set = val_set
         self.batch_size = batch_size
@@ -184,16 +189,19 @@ class Trainer:
             self.model, config.epochs, config.coarse_epochs, config.fine_epochs, config.joint_epochs
         )
         self.sampler = EpochSampler(
-            len(train_set), seed=config.seed, shuffle=True, rank=self.dist.rank, world_size=self.dist.world_size
+            len(train_set), seed=config.seed, shuffle=True, rank=self.dist.rank, world_size=self.dist.world_size,
+            with_epoch=True,  # the epoch travels with each index: persistent workers stay exact
         )
         self.loader = DataLoader(
-            train_set,
+            EpochIndexed(train_set),
             batch_size=batch_size,
             sampler=self.sampler,
             num_workers=num_workers,
-            pin_memory=self.device.type == "cuda",
+            pin_memory=self.device.type == "cuda" if pin_memory is None else bool(pin_memory),
+            persistent_workers=bool(persistent_workers) and num_workers > 0,
             drop_last=False,
         )
+        self.samples_seen = 0
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.amp_dtype == torch.float16)
         self.early = EarlyStopping(config.early_stopping_patience, config.early_stopping_min_delta)
         self.logger = TensorBoardLogger(self.run_dir / "tensorboard" if self.dist.is_main else None)
@@ -346,7 +354,8 @@ class Trainer:
             if self.cfg.compile_cache_dir:
                 import os
 
-                os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(self.cfg.compile_cache_dir))
+                # set, not setdefault: torch may already have filled in its default (/tmp/torchinductor_<user>)
+                os.environ["TORCHINDUCTOR_CACHE_DIR"] = os.path.abspath(os.path.expanduser(self.cfg.compile_cache_dir))
             net = torch.compile(net)
         return net
 
@@ -371,6 +380,8 @@ class Trainer:
             len(self.sampler._rank_indices()) / self.batch_size
         )
         latest: Path | None = None
+        log.info("rank %d/%d: %d training samples per epoch in %d steps of %d", self.dist.rank,
+                 self.dist.world_size, len(self.sampler._rank_indices()), steps_per_epoch, self.batch_size)
         with _StopSignal() as stop:
             for stage_index in range(position["stage"], len(self.stages)):
                 stage = self.stages[stage_index]
@@ -408,9 +419,11 @@ class Trainer:
                             leave=False, dynamic_ncols=True,
                         )
                     losses: list[float] = []
+                    epoch_started = time.perf_counter()
                     for batch_index, batch in enumerate(batches, start=start_batch):
                         loss = self._train_step(net, batch, optimizer, scheduler, params)
                         self.global_step += 1
+                        self.samples_seen += len(batch["index"])
                         if loss is not None:
                             losses.append(loss)
                         if bar is not None:
@@ -435,10 +448,14 @@ class Trainer:
                     if bar is not None:
                         bar.close()
                     start_batch = 0
+                    loss_sum = distributed.all_reduce_sum(  # the epoch's mean loss over all ranks
+                        torch.tensor([float(np.sum(losses)), len(losses)], dtype=torch.float64, device=self.device)
+                    ).cpu()
                     record: dict[str, Any] = {
                         "stage": stage.name, "epoch": epoch + 1, "step": self.global_step,
-                        "train_loss": float(np.mean(losses)) if losses else float("nan"),
+                        "train_loss": float(loss_sum[0] / loss_sum[1]) if loss_sum[1] > 0 else float("nan"),
                         "lr": optimizer.param_groups[0]["lr"], "seconds": time.perf_counter() - started,
+                        "epoch_seconds": time.perf_counter() - epoch_started,
                     }
                     validate_now = self.val_set is not None and len(self.val_set) > 0 and (
                         (epoch + 1) % max(1, cfg.val_every) == 0 or epoch + 1 == stage.epochs
@@ -467,6 +484,8 @@ class Trainer:
                     self._load_stage_best(stage)
             if self.dist.is_main:
                 atomic_write_json(self.run_dir / "train_history.json", self.history)
+        log.info("rank %d/%d: trained on %d samples in %d steps", self.dist.rank, self.dist.world_size,
+                 self.samples_seen, self.global_step)
         self.logger.close()
         best = self.ckpt_dir / "best.pt"
         return TrainResult(

@@ -1,0 +1,1 @@
+"""Multi-run experiments built from single training runs (model comparison, ablations)."""
