@@ -16,7 +16,11 @@ from r2mfnet.errors import MeasurementError
 from r2mfnet.measure.centreline import Centreline
 from r2mfnet.measure.cobb import CobbResult, cobb_from_mask
 from r2mfnet.measure.draw import draw_measurement, side_by_side
-from r2mfnet.measure.flexibility import FlexibilityResult, flexibility_from_views
+from r2mfnet.measure.flexibility import (
+    SIGNIFICANT_CURVE_DEG,
+    FlexibilityResult,
+    flexibility_from_views,
+)
 
 
 @dataclass(frozen=True)
@@ -95,7 +99,8 @@ def case_picture(
     """The report picture: every view drawn by :func:`draw_measurement`, side by side.
 
     The default title names the case and, when available, the coronal main angle and the
-    flexibility of its main curve.
+    flexibility of its main curve (only for a curve of at least 10 degrees: the flexibility of a
+    smaller curve is dominated by measurement noise).
     """
     pictures = {}
     for v, m in case.views.items():
@@ -109,6 +114,6 @@ def case_picture(
             title += f" | coronal main Cobb {cor.cobb.main_angle:.1f} deg"
         if case.flexibility is not None and case.flexibility.curves:
             main = max(case.flexibility.curves, key=lambda c: c.coronal_angle)
-            if main.flexibility is not None:
+            if main.flexibility is not None and main.coronal_angle >= SIGNIFICANT_CURVE_DEG:
                 title += f" | flexibility {100 * main.flexibility:.0f}% ({main.best_view})"
     return side_by_side(pictures, title=title)
