@@ -104,3 +104,16 @@ def test_resumed_run_matches_uninterrupted_run(tmp_path, cache_dir):
     assert a.keys() == b.keys()
     for key in a:
         assert torch.equal(a[key], b[key]), key
+
+
+def test_paper_budget_starts_and_runs_steps_on_cpu(tmp_path, cache_dir):
+    """The GPU-scale experiment (full resolution, wide model) must at least run on CPU."""
+    overrides = ["experiment=paper", "data=synthetic", f"data.cache_dir={cache_dir}",
+                 "data.synthetic.num_cases=6", "data.synthetic.image_height=128", "data.synthetic.image_width=64",
+                 "data.batch_size=1", "data.num_workers=0", "trainer.max_steps=2", "trainer.progress=false",
+                 "trainer.device=cpu"]
+    run = validate(compose_config(overrides))
+    assert (run.data.input_height, run.data.input_width, run.model["base_channels"]) == (1024, 512, 32)
+    with pytest.raises(TrainingInterrupted, match="max_steps"):
+        train(compose_config(overrides), tmp_path / "paper")
+    assert load_checkpoint(tmp_path / "paper" / "checkpoints" / "latest.pt")["global_step"] == 2
