@@ -17,6 +17,10 @@ from omegaconf import DictConfig  # noqa: E402
 
 from r2mfnet.cli import run_guarded  # noqa: E402
 
+if int(os.environ.get("RANK", "0")) > 0:  # under torchrun only rank 0 writes Hydra's config copy and log file
+    sys.argv += [o for o in ("hydra.output_subdir=null", "hydra/job_logging=stdout")
+                 if not any(a.startswith(o.split("=")[0] + "=") for a in sys.argv[1:])]
+
 
 @hydra.main(version_base="1.3", config_path="../configs", config_name="config")
 def main(cfg: DictConfig) -> None:

@@ -43,6 +43,8 @@ class DataConfig:
     clahe: bool = False
     batch_size: int = 8
     num_workers: int = 0
+    persistent_workers: bool = True  # keep DataLoader workers between epochs (exact: the epoch travels with the index)
+    pin_memory: Optional[bool] = None  # null = on with CUDA, off on CPU
     cache: bool = True
     augment: Optional[dict[str, Any]] = None
 

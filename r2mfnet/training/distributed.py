@@ -5,8 +5,10 @@ Only PyTorch's own ``torch.distributed`` is used. ``torchrun`` sets ``RANK``, ``
 """
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass
+from typing import Iterator
 
 import torch
 import torch.distributed as dist
@@ -80,3 +82,17 @@ def broadcast_object(obj: object, src: int = 0) -> object:
         dist.broadcast_object_list(box, src=src)
         return box[0]
     return obj
+
+
+@contextlib.contextmanager
+def main_process_first() -> Iterator[None]:
+    """Rank 0 runs the block first, the other ranks after it (e.g. generating a cached data set
+    once instead of every rank racing to write it). Rank 0 releases the others even if it fails."""
+    active = dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+    if active and dist.get_rank() != 0:
+        dist.barrier()
+    try:
+        yield
+    finally:
+        if active and dist.get_rank() == 0:
+            dist.barrier()

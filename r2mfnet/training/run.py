@@ -5,6 +5,7 @@ Hydra and tiny overrides.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 from pathlib import Path
 from typing import Any
@@ -46,8 +47,15 @@ def train(cfg: DictConfig | dict, hydra_run_dir: str | Path) -> dict[str, Any]:
     model = build_model(run.model)  # model keyword errors surface before any data work
     device_type = "cuda" if run.trainer.device in ("auto", "cuda") and _cuda() else "cpu"
     dist_info = distributed.setup(run.trainer.strategy, device_type)
+    if dist_info.enabled:  # one output folder and one resume decision for all ranks: rank 0's
+        shared_dir, run.trainer.resume = distributed.broadcast_object((str(run_dir), run.trainer.resume))  # type: ignore[misc]
+        if Path(shared_dir) != run_dir and Path(hydra_run_dir).is_dir() and not any(Path(hydra_run_dir).iterdir()):
+            with contextlib.suppress(OSError):
+                Path(hydra_run_dir).rmdir()  # this rank's own (empty) timestamped Hydra folder
+        run_dir = Path(shared_dir)
     try:
-        manifest = resolve_manifest(run.data)
+        with distributed.main_process_first():  # rank 0 generates / prepares the data once
+            manifest = resolve_manifest(run.data)
         splits = load_splits(run.data, manifest)
         if not splits["train"]:
             raise ConfigError(f"the training split of '{manifest}' is empty")
@@ -73,6 +81,7 @@ def train(cfg: DictConfig | dict, hydra_run_dir: str | Path) -> dict[str, Any]:
             preprocess=preprocess_spec(run.data),
             run_config=OmegaConf.to_container(OmegaConf.structured(run), resolve=True),  # type: ignore[arg-type]
             dist_info=dist_info,
+            persistent_workers=run.data.persistent_workers, pin_memory=run.data.pin_memory,
         )
         result: TrainResult = trainer.fit()
         summary = None

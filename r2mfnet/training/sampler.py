@@ -5,16 +5,20 @@ exactly the same batches as an uninterrupted one, and ``start_index`` lets it sk
 an epoch that was already trained. With several ranks each takes every ``world_size``-th index of
 the same permutation (padded by wrapping so every rank sees the same number of samples), as
 ``DistributedSampler`` does, so a global batch is the same whatever the number of processes.
+
+With ``with_epoch=True`` the sampler yields ``(epoch, index)`` pairs for
+:class:`~r2mfnet.training.epoch_data.EpochIndexed`: the epoch then reaches persistent DataLoader
+workers, which never see a ``set_epoch`` called on the dataset in the main process.
 """
 from __future__ import annotations
 
-from typing import Iterator
+from typing import Iterator, Union
 
 import torch
 from torch.utils.data import Sampler
 
 
-class EpochSampler(Sampler[int]):
+class EpochSampler(Sampler[Union[int, tuple[int, int]]]):
     def __init__(
         self,
         num_samples: int,
@@ -23,6 +27,7 @@ class EpochSampler(Sampler[int]):
         rank: int = 0,
         world_size: int = 1,
         drop_last: bool = False,
+        with_epoch: bool = False,
     ) -> None:
         self.num_samples = num_samples
         self.seed = seed
@@ -30,6 +35,7 @@ class EpochSampler(Sampler[int]):
         self.rank = rank
         self.world_size = world_size
         self.drop_last = drop_last
+        self.with_epoch = with_epoch
         self.epoch = 0
         self.start_index = 0
 
@@ -54,8 +60,12 @@ class EpochSampler(Sampler[int]):
             order = order[self.rank :: self.world_size]
         return order
 
-    def __iter__(self) -> Iterator[int]:
-        return iter(self._rank_indices()[self.start_index :])
+    def __iter__(self) -> Iterator[int | tuple[int, int]]:
+        indices = self._rank_indices()[self.start_index :]
+        if self.with_epoch:
+            epoch = self.epoch
+            return iter([(epoch, i) for i in indices])
+        return iter(indices)
 
     def __len__(self) -> int:
         return len(self._rank_indices()) - self.start_index

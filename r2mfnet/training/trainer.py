@@ -374,6 +374,7 @@ class Trainer:
         if cfg.resume:
             resume_state = self._restore(cfg.resume)
             position = dict(resume_state["position"])
+            log.info("rank %d/%d: resumed from %s at %s", self.dist.rank, self.dist.world_size, cfg.resume, position)
         else:
             seed_everything(cfg.seed)
         steps_per_epoch = len(self.loader) if self.dist.world_size == 1 else math.ceil(
@@ -434,7 +435,7 @@ class Trainer:
                                 {f"train/loss_{stage.name}": loss, "train/lr": optimizer.param_groups[0]["lr"]},
                                 self.global_step,
                             )
-                        reason = stop.reason or (
+                        reason = self._agreed_stop(stop.reason) or (
                             "trainer.max_steps reached" if cfg.max_steps and self.global_step >= cfg.max_steps else None
                         )
                         every = cfg.checkpoint_every_steps
@@ -444,6 +445,8 @@ class Trainer:
                             if bar is not None:
                                 bar.close()
                             self.logger.close()
+                            if self.dist.enabled:  # no rank exits (and gets the job killed) before latest.pt is written
+                                torch.distributed.barrier()
                             raise TrainingInterrupted(latest, reason)
                     if bar is not None:
                         bar.close()
@@ -498,6 +501,14 @@ class Trainer:
         )
 
     _stage_name = "single"
+
+    def _agreed_stop(self, reason: str | None) -> str | None:
+        """Under DDP a signal may reach the ranks at different steps: stop all of them at the same
+        step (one tiny all-reduce per step), or the others would wait for this one forever."""
+        if not self.dist.enabled:
+            return reason
+        flag = distributed.all_reduce_sum(torch.tensor([1.0 if reason else 0.0], device=self.device))
+        return (reason or "stop signal on another rank") if float(flag[0]) > 0 else None
 
     def _load_stage_best(self, stage: Stage) -> None:
         """Before the next stage, go back to this stage's best weights (the coarse prior the fine
