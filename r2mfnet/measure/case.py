@@ -67,25 +67,43 @@ class CaseMeasurement:
         }
 
 
-def measure_view(view: str, mask: np.ndarray, **kwargs: Any) -> ViewMeasurement:
-    """Measure one mask; a :class:`MeasurementError` becomes the view's ``error``."""
+METHODS = ("centreline", "vertebrae")
+"""Tilt methods: perpendicular to the centreline, or each vertebra's end plates (see
+:mod:`r2mfnet.measure.vertebrae`, far closer to expert angles on masks with separate vertebrae)."""
+
+
+def measure_view(view: str, mask: np.ndarray, method: str = "centreline",
+                 **kwargs: Any) -> ViewMeasurement:
+    """Measure one mask; a :class:`MeasurementError` becomes the view's ``error``.
+
+    ``method`` is ``"centreline"`` (:func:`~r2mfnet.measure.cobb.cobb_from_mask`) or
+    ``"vertebrae"`` (:func:`~r2mfnet.measure.vertebrae.cobb_from_mask_vertebrae`).
+    """
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     try:
-        cl, cobb = cobb_from_mask(mask, **kwargs)
+        if method == "vertebrae":
+            from r2mfnet.measure.vertebrae import cobb_from_mask_vertebrae
+
+            cl, cobb = cobb_from_mask_vertebrae(mask, **kwargs)
+        else:
+            cl, cobb = cobb_from_mask(mask, **kwargs)
     except MeasurementError as exc:
         return ViewMeasurement(view, None, None, str(exc))
     return ViewMeasurement(view, cl, cobb, None)
 
 
 def measure_case(
-    masks: Mapping[str, np.ndarray], case_id: str = "", **kwargs: Any
+    masks: Mapping[str, np.ndarray], case_id: str = "", method: str = "centreline",
+    **kwargs: Any
 ) -> CaseMeasurement:
     """Measure every view in ``masks`` (``{view: bool mask}``), then flexibility if possible.
 
-    Views are kept in ``VIEWS`` order (others after, as given). ``kwargs`` go to
-    :func:`r2mfnet.measure.cobb.cobb_from_mask`.
+    Views are kept in ``VIEWS`` order (others after, as given). ``method`` and ``kwargs`` go to
+    :func:`measure_view`.
     """
     order = [v for v in VIEWS if v in masks] + [v for v in masks if v not in VIEWS]
-    views = {v: measure_view(v, masks[v], **kwargs) for v in order}
+    views = {v: measure_view(v, masks[v], method=method, **kwargs) for v in order}
     flex = flexibility_from_views({v: m.cobb for v, m in views.items()})
     return CaseMeasurement(case_id, views, flex)
 

@@ -80,7 +80,8 @@ class CobbResult:
 
     ``profile_pos`` / ``profile_tilt_deg`` hold the tilt profile the curves were found on
     (level positions and tilts), so that another view can be compared at the same levels.
-    ``source`` is ``"mask"`` or ``"landmarks"``.
+    ``source`` is ``"mask"`` (centreline method), ``"mask_vertebrae"`` (end-plate method,
+    :mod:`r2mfnet.measure.vertebrae`) or ``"landmarks"``.
     """
 
     curves: list[Curve]
@@ -124,7 +125,7 @@ class CobbResult:
             "curves": [c.to_dict() for c in self.curves],
             "levels_note": (
                 "levels are approximate (proportional to typical vertebra heights)"
-                if self.source == "mask"
+                if self.source.startswith("mask")
                 else "levels from landmarks"
             ),
         }
