@@ -58,7 +58,28 @@ def validate(cfg: DictConfig | dict) -> RunConfig:
         raise ConfigError(f"invalid configuration{f' at key {key!r}' if key else ''}: {msg}") from None
     if "name" not in run.model:
         raise ConfigError("model.name is missing: choose a model group, e.g. model=r2mfnet or model=unet")
+    _check_labels(run)
     return run
+
+
+def _check_labels(run: RunConfig) -> None:
+    """``data.labels`` and ``model.num_classes`` must agree (binary: 1, vertebrae: 18)."""
+    from r2mfnet.data.labels import NUM_VERTEBRA_CLASSES
+
+    labels = run.data.labels
+    if labels not in ("binary", "vertebrae"):
+        raise ConfigError(f"data.labels must be 'binary' or 'vertebrae', got '{labels}'")
+    classes = run.model.get("num_classes", 1)
+    if labels == "vertebrae" and classes != NUM_VERTEBRA_CLASSES:
+        raise ConfigError(
+            f"data.labels=vertebrae needs model.num_classes={NUM_VERTEBRA_CLASSES} (background + T1..L5), "
+            f"got {classes}; use experiment=vertebrae or set both"
+        )
+    if labels == "binary" and classes != 1:
+        raise ConfigError(
+            f"model.num_classes={classes} needs class labels: set data.labels=vertebrae "
+            f"(and num_classes={NUM_VERTEBRA_CLASSES}), or keep num_classes=1 for binary masks"
+        )
 
 
 def build_model(model_cfg: dict[str, Any]):

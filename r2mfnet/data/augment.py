@@ -215,6 +215,26 @@ class Augmenter:
     ) -> tuple[np.ndarray, np.ndarray | None, str]:
         """Augment one view. Same ``seed`` -> same output; without ``seed``/``rng`` the
         augmenter's own generator (seeded at construction) is used."""
+        img, m, _labels, view = self._apply(image, mask, None, view, seed, rng)
+        return img, m, view
+
+    def with_labels(
+        self,
+        image: np.ndarray,
+        mask: np.ndarray | None,
+        labels: np.ndarray,
+        view: str,
+        *,
+        seed: int | None = None,
+        rng: np.random.Generator | None = None,
+    ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray, str]:
+        """As ``__call__``, plus an integer label map (vertebra classes) moved with the same
+        geometry (nearest neighbour, values kept). Image, mask and view come out exactly as
+        ``__call__`` gives them for the same seed. A flip mirrors the map but keeps its classes
+        (T1 stays T1)."""
+        return self._apply(image, mask, labels, view, seed, rng)
+
+    def _apply(self, image, mask, labels, view, seed, rng):
         if seed is not None:
             gen = np.random.default_rng(int(seed) & 0xFFFFFFFFFFFFFFFF)
         elif rng is not None:
@@ -233,14 +253,28 @@ class Augmenter:
             if m.shape != img.shape:
                 raise ValueError(f"Augmenter: mask shape {m.shape} differs from image {img.shape}")
             m = np.ascontiguousarray(m > 0.5 if m.dtype != np.bool_ else m, dtype=np.uint8)
+        lab = None
+        if labels is not None:
+            lab = np.asarray(labels)
+            if lab.shape != img.shape:
+                raise ValueError(f"Augmenter: labels shape {lab.shape} differs from image {img.shape}")
+            lab = np.ascontiguousarray(lab, dtype=np.uint8)
         if flip:
             img = np.ascontiguousarray(img[:, ::-1])
             if m is not None:
                 m = np.ascontiguousarray(m[:, ::-1])
+            if lab is not None:
+                lab = np.ascontiguousarray(lab[:, ::-1])
             view = MIRRORED_VIEW.get(view, view)
         if self._compose is not None:
             self._compose.set_random_seed(inner_seed)
-            if m is not None:
+            if lab is not None:
+                extra = {"mask": m} if m is not None else {}
+                out = self._compose(image=img, masks=[lab], **extra)
+                lab = np.asarray(out["masks"][0])
+                if m is not None:
+                    m = out["mask"]
+            elif m is not None:
                 out = self._compose(image=img, mask=m)
                 m = out["mask"]
             else:
@@ -254,7 +288,9 @@ class Augmenter:
             if m.ndim == 3:
                 m = m[:, :, 0]
             m = m > 0
-        return np.ascontiguousarray(img), m, view
+        if lab is not None:
+            lab = np.ascontiguousarray(lab[:, :, 0] if lab.ndim == 3 else lab, dtype=np.uint8)
+        return np.ascontiguousarray(img), m, lab, view
 
 
 def build_augmentation(cfg: Mapping | None, seed: int = 0) -> Augmenter | None:

@@ -47,6 +47,7 @@ class DataConfig:
     pin_memory: Optional[bool] = None  # null = on with CUDA, off on CPU
     cache: bool = True
     augment: Optional[dict[str, Any]] = None
+    labels: str = "binary"  # binary | vertebrae (18 classes from the landmarks, docs/vertebrae.md)
 
 
 def resolve_manifest(cfg: DataConfig) -> Path:
@@ -101,7 +102,7 @@ def build_dataset(records: list, cfg: DataConfig, train: bool, seed: int = 0):
     augment = dict(cfg.augment) if train and cfg.augment else None
     return SegmentationDataset(
         records, image_size=(cfg.input_height, cfg.input_width), augment=augment,
-        cache=cfg.cache, clahe=cfg.clahe, seed=seed,
+        cache=cfg.cache, clahe=cfg.clahe, seed=seed, label_mode=cfg.labels,
     )
 
 

@@ -69,6 +69,11 @@ class SegmentationDataset:
     Item: ``{"image": float32 [1,H,W], "mask": float32 [1,H,W] in {0,1}, "case_id": str,
     "view": str (after a flip, the mirrored view), "quality": str ("" if unknown), "index": int}``.
 
+    ``label_mode="vertebrae"`` adds ``"labels"``: int64 [H,W], 0 background, 1..17 = T1..L5,
+    rasterised from each record's landmarks JSON (:mod:`r2mfnet.data.labels`), letterboxed and
+    augmented together with the image (a flip mirrors it but keeps the classes). The default
+    ``"binary"`` changes nothing.
+
     ``augment`` is an :class:`~r2mfnet.data.augment.Augmenter`, an augmentation config mapping
     (built here) or None. ``set_epoch(e)`` changes the augmentation draw deterministically.
     """
@@ -82,6 +87,7 @@ class SegmentationDataset:
         clahe: bool = False,
         seed: int = 0,
         require_masks: bool = True,
+        label_mode: str = "binary",
     ):
         self.records = list(records)
         if not all(isinstance(r, ViewRecord) for r in self.records):
@@ -111,7 +117,21 @@ class SegmentationDataset:
                     f"{len(missing)} record(s) have no mask but the dataset needs masks: "
                     f"{', '.join(missing[:10])}{' ...' if len(missing) > 10 else ''}"
                 )
+        if label_mode not in ("binary", "vertebrae"):
+            raise ConfigError(f"label_mode must be 'binary' or 'vertebrae', got {label_mode!r}")
+        self.label_mode = label_mode
+        if label_mode == "vertebrae" and augment is not None and not hasattr(augment, "with_labels"):
+            raise ConfigError("label_mode='vertebrae' needs an Augmenter (or an augmentation config), not a plain callable")
+        if label_mode == "vertebrae":
+            missing = [f"{r.case_id}/{r.view}" for r in self.records if r.landmarks is None]
+            if missing:
+                raise DataError(
+                    f"label_mode='vertebrae' needs a landmarks JSON per view (manifest column "
+                    f"'landmarks'); {len(missing)} record(s) have none: "
+                    f"{', '.join(missing[:10])}{' ...' if len(missing) > 10 else ''}"
+                )
         self._cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self._labels: dict[int, np.ndarray] = {}
         self._shapes: dict[int, tuple[int, int]] = {}
 
     def __len__(self) -> int:
@@ -148,6 +168,20 @@ class SegmentationDataset:
             self._cache[index] = (img16, mask_lb)
         return img16.astype(np.float32) * np.float32(1.0 / 65535.0), mask_lb
 
+    def _load_labels(self, index: int) -> np.ndarray:
+        """Letterboxed vertebra label map (uint8 HxW), cached like the image when ``cache``."""
+        if index in self._labels:
+            return self._labels[index]
+        from r2mfnet.data.labels import letterbox_labels, read_label_map
+
+        if index not in self._shapes:
+            self._load(index)
+        shape = self._shapes[index]
+        labels = letterbox_labels(self.letterbox.fit(shape), read_label_map(self.records[index].landmarks, shape))
+        if self.cache_enabled:
+            self._labels[index] = labels
+        return labels
+
     def preload(self, progress=None) -> None:
         """Fill the cache now (in this process). ``progress`` wraps the index iterator (tqdm)."""
         if not self.cache_enabled:
@@ -155,6 +189,8 @@ class SegmentationDataset:
         indices = range(len(self.records))
         for i in progress(indices) if progress is not None else indices:
             self._load(i)
+            if self.label_mode == "vertebrae":
+                self._load_labels(i)
 
     def __getitem__(self, index: int) -> dict:
         import torch
@@ -169,9 +205,14 @@ class SegmentationDataset:
         r = self.records[index]
         img, mask = self._load(index)
         view = r.view
+        labels = self._load_labels(index) if self.label_mode == "vertebrae" else None
         if self.augment is not None:
-            img, mask, view = self.augment(img, mask, view, seed=item_seed(self.seed, self.epoch, index))
-        return {
+            seed = item_seed(self.seed, self.epoch, index)
+            if labels is None:
+                img, mask, view = self.augment(img, mask, view, seed=seed)
+            else:
+                img, mask, labels, view = self.augment.with_labels(img, mask, labels, view, seed=seed)
+        item = {
             "image": torch.from_numpy(np.ascontiguousarray(img, dtype=np.float32)[None]),
             "mask": torch.from_numpy(np.ascontiguousarray(mask, dtype=np.float32)[None]),
             "case_id": r.case_id,
@@ -179,3 +220,6 @@ class SegmentationDataset:
             "quality": r.quality or "",
             "index": index,
         }
+        if labels is not None:
+            item["labels"] = torch.from_numpy(np.ascontiguousarray(labels, dtype=np.int64))
+        return item

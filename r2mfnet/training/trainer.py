@@ -275,7 +275,8 @@ class Trainer:
         image = batch["image"].to(self.device, non_blocking=True)
         if self.cfg.channels_last:
             image = image.contiguous(memory_format=torch.channels_last)
-        return image, batch["mask"].to(self.device, non_blocking=True)
+        target = batch["labels"] if "labels" in batch else batch["mask"]  # vertebra classes when the dataset gives them
+        return image, target.to(self.device, non_blocking=True)
 
     def _train_step(self, net: nn.Module, batch, optimizer, scheduler, params) -> float | None:
         image, mask = self._to_device(batch)

@@ -1,0 +1,95 @@
+"""Vertebra-level training (18 classes): every registry model learns from label maps; the
+trainer feeds the labels to the loss; configs check that labels and ``num_classes`` agree."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from r2mfnet.config import validate
+from r2mfnet.data.dataset import SegmentationDataset
+from r2mfnet.data.manifest import load_manifest
+from r2mfnet.errors import ConfigError
+from r2mfnet.models import available_models, create
+from r2mfnet.training.config import TrainerConfig
+from r2mfnet.training.losses import DiceCELoss
+from r2mfnet.training.trainer import Trainer
+from tests.helpers import compose_config
+
+SIZE = (64, 32)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Tiny models on a shared 2-core machine: one intra-op thread avoids oversubscription."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def vertebra_set(tmp_path_factory) -> SegmentationDataset:
+    from r2mfnet.data.synthetic import generate_dataset
+
+    manifest = generate_dataset(tmp_path_factory.mktemp("syn") / "d", num_cases=2, seed=5,
+                                image_height=128, image_width=64, num_workers=0)
+    return SegmentationDataset(load_manifest(manifest), image_size=SIZE, label_mode="vertebrae")
+
+
+@pytest.mark.parametrize("name", available_models())
+def test_every_model_learns_vertebra_labels(name, vertebra_set):
+    torch.manual_seed(0)
+    model = create(name, num_classes=18, base_channels=4, depth=3)
+    batch = torch.utils.data.default_collate([vertebra_set[i] for i in range(2)])
+    assert batch["labels"].dtype == torch.int64 and tuple(batch["labels"].shape) == (2, *SIZE)
+    loss_fn = DiceCELoss()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    losses = []
+    for _ in range(5):
+        out = model(batch["image"])
+        assert out["logits"].shape == (2, 18, *SIZE)
+        loss = loss_fn(out, batch["labels"])
+        assert torch.isfinite(loss)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(float(loss.detach()))
+    assert losses[-1] < losses[0], losses
+
+
+def test_trainer_feeds_labels_through_both_stages(vertebra_set, tmp_path):
+    torch.manual_seed(0)
+    model = create("r2mfnet", num_classes=18, base_channels=4, depth=3)
+    cfg = TrainerConfig(coarse_epochs=1, fine_epochs=1, device="cpu", progress=False, warmup_steps=1,
+                        log_every_steps=1, log_images=1)
+    trainer = Trainer(model, vertebra_set, vertebra_set, cfg, tmp_path / "run", batch_size=3,
+                      preprocess={"input_size": list(SIZE), "clahe": False})
+    result = trainer.fit()
+    assert [h["stage"] for h in result.history] == ["coarse", "fine"]
+    assert all(np.isfinite(h["train_loss"]) and 0.0 <= h["val_dice"] <= 1.0 for h in result.history)
+    assert result.best_checkpoint is not None and result.best_checkpoint.is_file()
+    # the trained 18-class model predicts a foreground probability and vertebra labels
+    from r2mfnet.inference.labels import predict_label_maps
+    from r2mfnet.inference.predictor import Predictor
+
+    predictor = Predictor.from_checkpoint(result.best_checkpoint, device="cpu")
+    image = np.random.default_rng(0).random((100, 50)).astype(np.float32)
+    assert predictor.predict_probability(image).shape == (100, 50)
+    labels = predict_label_maps(predictor, [image])[0]
+    assert labels.shape == (100, 50) and labels.dtype == np.uint8 and labels.max() <= 17
+
+
+def test_configs_check_labels_against_num_classes():
+    run = validate(compose_config(["experiment=[smoke,vertebrae]"]))
+    assert run.data.labels == "vertebrae" and run.model["num_classes"] == 18
+    for overrides, match in [
+        (["data.labels=vertebrae"], "num_classes=18"),
+        (["model.num_classes=18"], "data.labels=vertebrae"),
+        (["data.labels=levels"], "binary' or 'vertebrae"),
+    ]:
+        with pytest.raises(ConfigError, match=match):
+            validate(compose_config(overrides))
+    assert validate(compose_config([])).data.labels == "binary"
