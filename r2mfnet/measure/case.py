@@ -113,12 +113,14 @@ def case_picture(
     images: Mapping[str, np.ndarray | None],
     masks: Mapping[str, np.ndarray],
     title: str | None = None,
+    subtitle: str | None = None,
 ) -> np.ndarray:
     """The report picture: every view drawn by :func:`draw_measurement`, side by side.
 
     The default title names the case and, when available, the coronal main angle and the
     flexibility of its main curve (only for a curve of at least 10 degrees: the flexibility of a
-    smaller curve is dominated by measurement noise).
+    smaller curve is dominated by measurement noise); ``subtitle`` is appended to it (e.g. where
+    the masks came from).
     """
     pictures = {}
     for v, m in case.views.items():
@@ -134,4 +136,6 @@ def case_picture(
             main = max(case.flexibility.curves, key=lambda c: c.coronal_angle)
             if main.flexibility is not None and main.coronal_angle >= SIGNIFICANT_CURVE_DEG:
                 title += f" | flexibility {100 * main.flexibility:.0f}% ({main.best_view})"
+    if subtitle:
+        title += f" | {subtitle}"
     return side_by_side(pictures, title=title)

@@ -9,12 +9,13 @@ Why
     the **end plates**, and a mask whose vertebrae are separated by discs shows them; this module
     measures them.
 How
-    1. The mask's main chain of parts (:func:`~r2mfnet.measure.centreline.select_chain`) is cut
-       into vertebrae: each 8-connected part is one vertebra, unless it is taller along the spine
-       than ``merged_factor`` x the typical segment height at its level (vertebrae touching at a
-       corner, or a prediction that fills a disc); such a part is cut perpendicular to the
-       centreline at its narrowest points (necks between vertebrae). Pixels are assigned to a
-       position along the centreline by their nearest centreline sample.
+    1. The mask's main chain of parts (:func:`~r2mfnet.measure.centreline.select_chain`), plus
+       vertebra-sized parts close beside the centreline, is cut into vertebrae: each 8-connected
+       part is one vertebra, unless it is longer along the spine than ``split_factor`` x the
+       typical segment height at its level (vertebrae touching at a corner, or a prediction that
+       fills a disc); such a part is cut perpendicular to the centreline at its narrowest points
+       (necks between vertebrae). Pixels are assigned to a position along the centreline by
+       their nearest centreline sample.
     2. Each vertebra's mid-line tilt: in a frame turned to the current tilt estimate (first: the
        centreline's perpendicular), the upper and lower outlines of the central ``core`` part of
        the vertebra's width (corners left out) are fitted with straight lines; the mid-line tilt
@@ -22,10 +23,13 @@ How
        right-edge midpoint) is the mean of the two end-plate vectors. Three passes re-turn the
        frame. For vertebrae under 40 px wide (small images) the outline's staircase makes the
        fit noisy, and it is blended with the principal axis of the pixels (:func:`shape_tilt`).
-    3. A piece still taller than ``merged_factor`` segments (no neck: several merged vertebrae)
-       or whose fit strays more than ``max_deviation_deg`` from the centreline's perpendicular
-       (a shape that is not a vertebral body) falls back to the centreline's tilt, sampled once
-       per typical segment; ``VertebraTilt.source`` records which was used.
+    3. The first guess, and the sanity reference, for a piece's tilt is the perpendicular to the
+       line through its neighbouring pieces' centres (robust even where the centreline fails at
+       a badly drawn end). A piece whose fit strays more than ``max_deviation_deg`` from that
+       reference is not shaped like a vertebral body in line with its neighbours and is left
+       out. A piece of the main chain still taller than ``merged_factor`` segments (no neck:
+       several merged vertebrae) falls back to the centreline's tilt, sampled once per typical
+       segment (samples straying as far are dropped); ``VertebraTilt.source`` records which.
     The tilts, at each vertebra's centre and approximate level position, then go through the same
     curve finding as landmarks (:func:`cobb_from_vertebrae`).
 """
@@ -157,26 +161,34 @@ def shape_tilt(ys: np.ndarray, xs: np.ndarray, start_deg: float, core: float = 0
     return tilt, height
 
 
-def _neck_cuts(widths: np.ndarray, s0: int, s1: int, seg: float, merged_factor: float) -> list[int]:
-    """Cut positions (arc indices) inside ``[s0, s1]`` at the narrowest points, deepest first."""
+def _neck_cuts(widths: np.ndarray, s0: int, s1: int, seg: float, split_factor: float) -> list[int]:
+    """Cut positions (arc indices) inside ``[s0, s1]`` at the narrowest points, deepest first.
+
+    Cuts are added while some part is longer than ``split_factor`` segments and has, at least
+    half a segment from its ends, a point narrower than 75 % of the widths on both sides (a neck
+    between two vertebrae); a merged run without necks is left alone.
+    """
     w = ndimage.uniform_filter1d(widths.astype(np.float64), size=3)
     cuts: list[int] = []
     min_sep = 0.5 * seg
+    tried: set[tuple[int, int]] = set()
     while True:
         bounds = [s0, *sorted(cuts), s1]
-        longest = max(range(len(bounds) - 1), key=lambda i: bounds[i + 1] - bounds[i])
-        a, b = bounds[longest], bounds[longest + 1]
-        if b - a <= merged_factor * seg:
+        spans = [(bounds[i], bounds[i + 1]) for i in range(len(bounds) - 1)
+                 if bounds[i + 1] - bounds[i] > split_factor * seg
+                 and (bounds[i], bounds[i + 1]) not in tried]
+        if not spans:
             return sorted(cuts)
+        a, b = max(spans, key=lambda ab: ab[1] - ab[0])
+        tried.add((a, b))
         lo, hi = int(a + min_sep), int(b - min_sep)
         if hi <= lo:
-            return sorted(cuts)
+            continue
         inner = w[lo : hi + 1]
         k = int(np.argmin(inner))
         peak = min(float(w[a : lo + k + 1].max()), float(w[lo + k : b + 1].max()))
-        if inner[k] > 0.75 * peak:  # no neck: leave the piece merged
-            return sorted(cuts)
-        cuts.append(lo + k)
+        if inner[k] <= 0.75 * peak:
+            cuts.append(lo + k)
 
 
 def vertebra_tilts(
@@ -184,8 +196,10 @@ def vertebra_tilts(
     centreline: Centreline | None = None,
     *,
     merged_factor: float = 1.5,
+    split_factor: float = 1.25,
     max_deviation_deg: float = 35.0,
     min_piece_fraction: float = 0.25,
+    lateral_reach: float = 2.0,
     core: float = 0.6,
     level_weights: Sequence[float] | str | None = None,
     **centreline_kwargs,
@@ -193,8 +207,12 @@ def vertebra_tilts(
     """Centreline and per-vertebra tilts of a spine mask, top to bottom (see the module doc).
 
     ``centreline_kwargs`` go to :func:`~r2mfnet.measure.centreline.extract_centreline` (the
-    chain-selection keys are also used here, so both see the same parts). Pieces smaller than
-    ``min_piece_fraction`` x the median piece are fragments and are left out.
+    chain-selection keys are also used here, so both see the same parts). Besides the main
+    chain's parts, parts of vertebra size whose centre lies within ``lateral_reach`` spine
+    widths of the centreline, between its ends, are measured too (a strongly curved spine can
+    leave a vertebra outside the chain); such a part is dropped if its shape does not give a
+    plausible tilt. Pieces smaller than ``min_piece_fraction`` x the median chain part are
+    fragments and are left out; parts longer than ``split_factor`` segments are cut at necks.
     """
     m = _as_mask(mask)
     cl = centreline if centreline is not None else extract_centreline(
@@ -209,64 +227,86 @@ def vertebra_tilts(
     level_idx = np.clip(np.floor(cl.level_pos).astype(int), 0, seg_frac.size - 1)
     seg_px = seg_frac[level_idx] * (n - 1)
 
-    labels, k = ndimage.label(chain, structure=np.ones((3, 3), dtype=bool))
+    labels, k = ndimage.label(m, structure=np.ones((3, 3), dtype=bool))
     ys_all, xs_all = np.nonzero(labels)
     lab_all = labels[ys_all, xs_all]
-    _, arc_all = cKDTree(np.stack([cl.xs, cl.ys], axis=1)).query(
-        np.stack([xs_all, ys_all], axis=1).astype(np.float64))
+    area = np.bincount(lab_all, minlength=k + 1)
+    in_chain = np.bincount(lab_all, weights=chain[ys_all, xs_all], minlength=k + 1) > 0
+    tree = cKDTree(np.stack([cl.xs, cl.ys], axis=1))
+    dist_all, arc_all = tree.query(np.stack([xs_all, ys_all], axis=1).astype(np.float64))
     arc_all = np.asarray(arc_all, dtype=np.int64)
+    cx = np.bincount(lab_all, weights=xs_all, minlength=k + 1) / np.maximum(area, 1)
+    cy = np.bincount(lab_all, weights=ys_all, minlength=k + 1) / np.maximum(area, 1)
+    chain_areas = area[1:][in_chain[1:]]
+    med_chain = float(np.median(chain_areas)) if chain_areas.size else float(area[1:].max())
+    width = cl.median_width() or 1.0
+    c_dist, c_arc = tree.query(np.stack([cx, cy], axis=1))
+    candidate = in_chain.copy()
+    for c in range(1, k + 1):
+        if in_chain[c] or not min_piece_fraction * med_chain <= area[c] <= 4.0 * med_chain:
+            continue
+        inside = cl.top <= cy[c] <= cl.bottom  # between the spine's ends
+        candidate[c] = inside and c_dist[c] <= lateral_reach * width
 
-    pieces: list[tuple[np.ndarray, int, int]] = []  # (pixel indices, arc start, arc end)
+    pieces: list[tuple[np.ndarray, bool]] = []  # (pixel indices, in the main chain)
     order = np.argsort(lab_all, kind="stable")
     splits = np.searchsorted(lab_all[order], np.arange(1, k + 2))
-    for c in range(k):
-        idx = order[splits[c] : splits[c + 1]]
-        if idx.size == 0:
+    for c in range(1, k + 1):
+        if not candidate[c]:
             continue
+        idx = order[splits[c - 1] : splits[c]]
         s = arc_all[idx]
         s0, s1 = int(np.percentile(s, 2)), int(np.percentile(s, 98))
-        centre = (s0 + s1) // 2
-        cuts = []
-        if s1 - s0 > merged_factor * seg_px[centre]:
-            cuts = _neck_cuts(cl.widths, s0, s1, float(seg_px[centre]), merged_factor)
+        seg = float(seg_px[(s0 + s1) // 2])
+        cuts = _neck_cuts(cl.widths, s0, s1, seg, split_factor) if s1 - s0 > split_factor * seg else []
         edges = [int(s.min()) - 1, *cuts, int(s.max())]
         for a, b in zip(edges[:-1], edges[1:]):
             part = idx[(s > a) & (s <= b)]
             if part.size:
-                pieces.append((part, max(a + 1, int(s.min())), b))
+                pieces.append((part, bool(in_chain[c])))
+    pieces = [p for p in pieces if p[0].size >= min_piece_fraction * med_chain]
     if not pieces:
         raise MeasurementError("the spine mask has no parts along its centreline")
-    med_area = float(np.median([p[0].size for p in pieces]))
+    centres = np.array([[xs_all[p[0]].mean(), ys_all[p[0]].mean()] for p in pieces])
+    by_row = np.argsort(centres[:, 1], kind="stable")
+    pieces = [pieces[i] for i in by_row]
+    centres = centres[by_row]
     out: list[VertebraTilt] = []
-    for part, a, b in pieces:
-        if part.size < min_piece_fraction * med_area:
-            continue
+    for i, (part, chained) in enumerate(pieces):
         ys = ys_all[part].astype(np.float64)
         xs = xs_all[part].astype(np.float64)
         s = arc_all[part]
         lo, hi = int(np.percentile(s, 2)), int(np.percentile(s, 98))
         centre = int(np.clip(round(float(np.median(s))), 0, n - 1))
         seg = float(seg_px[centre])
-        # First guess: the centreline's perpendicular, brought into (-60, 60] degrees (where a
-        # broken end of a centreline runs sideways, its tilt is no guide to a vertebra's).
-        start = float(np.clip(_wrap_near(float(cl.tilt_deg[centre]), 0.0), -60.0, 60.0))
+        # First guess and sanity reference: perpendicular to the line through the neighbouring
+        # pieces' centres (robust where the centreline fails, e.g. at a badly drawn end), else
+        # the centreline's perpendicular; brought into [-60, 60] degrees.
+        ref = _wrap_near(float(cl.tilt_deg[centre]), 0.0)
+        if len(pieces) >= 2:
+            d = centres[min(i + 1, len(pieces) - 1)] - centres[max(i - 1, 0)]
+            ref = float(-np.degrees(np.arctan2(d[0], d[1])))
+        start = float(np.clip(ref, -60.0, 60.0))
         fit = shape_tilt(ys, xs, start, core)
-        tilt, height = (None, 0.0) if fit is None else fit
-        if tilt is not None and (height > merged_factor * seg
-                                 or abs(tilt - start) > max_deviation_deg):
-            tilt = None
-        if tilt is not None:
-            out.append(VertebraTilt(float(xs.mean()), float(ys.mean()), float(tilt),
-                                    float(cl.level_pos[centre]), "shape", height))
+        if fit is None:
+            continue  # too small to fit: a fragment
+        tilt, height = fit
+        merged = height > merged_factor * seg
+        if not merged:
+            if abs(tilt - start) <= max_deviation_deg:
+                out.append(VertebraTilt(float(xs.mean()), float(ys.mean()), float(tilt),
+                                        float(cl.level_pos[centre]), "shape", height))
+            continue  # otherwise not shaped like a vertebral body in line with its neighbours
+        if not chained:
             continue
         # Fallback: the centreline's tilt, once per typical segment along the piece; samples
-        # where the centreline runs more than 60 degrees from vertical are not a vertebra's.
+        # where the centreline strays from the line of the pieces' centres are left out.
         extent = float(hi - lo)
         count = max(1, int(round(extent / max(seg, 1.0))))
         for j in np.linspace(lo, hi, count + 2)[1:-1] if count > 1 else [0.5 * (lo + hi)]:
             j = int(round(j))
             t = _wrap_near(float(cl.tilt_deg[j]), 0.0)
-            if abs(t) <= 60.0:
+            if abs(t - start) <= max_deviation_deg:
                 out.append(VertebraTilt(float(cl.xs[j]), float(cl.ys[j]), t,
                                         float(cl.level_pos[j]), "centreline", 0.0))
     out.sort(key=lambda v: v.level_pos)

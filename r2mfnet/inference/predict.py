@@ -1,0 +1,423 @@
+"""Predict spine masks for new radiographs and measure them: ``scripts/predict.py``.
+
+Input is one image file, a folder of images, or a manifest CSV:
+
+* **Manifest** (``*.csv``, the format of ``docs/data.md``; the ``mask`` column may be empty): rows
+  are grouped by ``case_id``; each case's views are predicted and measured together, so a case
+  with a coronal and bending views gets the flexibility of each curve.
+* **Image or folder**: every image is its own case (case id = file name without suffix). The view
+  is not known, so it is taken from the **file name**: a name containing ``left`` and ``bend``
+  (e.g. ``P01_left-bending.png``, ``left bend.dcm``) is a left-bending view, ``right`` and
+  ``bend`` a right-bending view, anything else is treated as **coronal** (the standing
+  antero-posterior view); ``measurements.json`` records which rule applied. Folders are read
+  non-recursively; files with an image suffix (``.png .jpg .jpeg .tif .tiff .bmp .dcm .dicom
+  .ima``) or no suffix at all (DICOM exports often have none) are inputs, other files and hidden
+  files are ignored (and listed in ``summary.json``).
+
+Output (``output_dir``), one folder per case (its id, made safe for a file name)::
+
+    <case>/<view>_mask.png       binary mask at the image's original size (0/255)
+    <case>/<view>_overlay.png    the image with the mask tinted red and outlined
+    <case>/measurements.json     angles per view, flexibility, errors (schema below)
+    <case>/report.png            the views side by side: outline, centreline, end plates, numbers
+    summary.json, summary.csv    every case and view: status and main angles; failed inputs
+
+Failures: an input that cannot be read (missing, truncated, not an image) is reported (printed
+and listed in ``summary.json`` and in its case's ``measurements.json``) and skipped; the rest is
+processed, and the run then **exits with code 1**. A mask that cannot be measured (empty, broken)
+is a result, not a failure: its view in ``measurements.json`` has ``"measured": false`` and the
+reason. Bad arguments, a bad checkpoint or a malformed manifest stop the run before any output
+with code 2 (:func:`r2mfnet.cli.run_guarded`). Every file is written atomically.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+
+from r2mfnet.atomic import atomic_write, atomic_write_json, atomic_write_text
+from r2mfnet.errors import ConfigError, DataError, R2MFNetError
+
+log = logging.getLogger("r2mfnet.predict")
+
+SCHEMA = "r2mfnet-measurements/1"
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".dcm", ".dicom", ".ima")
+VIEW_RULE = ("view from the file name: 'left' and 'bend' -> left_bending, 'right' and 'bend' -> "
+             "right_bending, otherwise coronal")
+EXIT_OK = 0
+EXIT_SOME_FAILED = 1
+"""Some inputs could not be read; the others were processed (2 is a run that could not start)."""
+
+_LEFT = re.compile(r"left", re.IGNORECASE)
+_RIGHT = re.compile(r"right", re.IGNORECASE)
+_BEND = re.compile(r"bend", re.IGNORECASE)
+_UNSAFE = re.compile(r'[\\/:*?"<>|\x00-\x1f]')
+
+
+@dataclass(frozen=True)
+class InputView:
+    """One radiograph to predict: its view, file, and how the view was decided."""
+
+    view: str
+    path: Path
+    view_from: str  # "manifest", "file name" or "default (coronal)"
+    pixel_spacing_mm: float | None = None
+    mask: Path | None = None  # the manifest's mask, used with masks="manifest"
+
+
+@dataclass(frozen=True)
+class InputCase:
+    """The views of one case (a manifest case, or a single image)."""
+
+    case_id: str
+    views: dict[str, InputView]
+
+
+@dataclass
+class PredictSummary:
+    """What a run did: cases written, inputs that failed, files ignored in a folder."""
+
+    output_dir: Path
+    cases: list[dict[str, Any]] = field(default_factory=list)
+    failures: list[dict[str, str]] = field(default_factory=list)
+    ignored: list[str] = field(default_factory=list)
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_SOME_FAILED if self.failures else EXIT_OK
+
+
+# ----------------------------------------------------------------------------- inputs
+def view_from_filename(name: str) -> tuple[str, str]:
+    """``(view, rule)`` for an image whose view is not given (see the module docstring)."""
+    stem = Path(name).stem
+    if _BEND.search(stem):
+        left, right = bool(_LEFT.search(stem)), bool(_RIGHT.search(stem))
+        if left and not right:
+            return "left_bending", "file name"
+        if right and not left:
+            return "right_bending", "file name"
+    return "coronal", "default (coronal)"
+
+
+def _is_image_candidate(p: Path) -> bool:
+    return p.is_file() and not p.name.startswith(".") and (
+        p.suffix.lower() in IMAGE_SUFFIXES or p.suffix == "")
+
+
+def collect_inputs(input_path: str | Path, masks: str = "predicted"
+                   ) -> tuple[list[InputCase], list[str], str]:
+    """Cases to process from a file, folder or manifest: ``(cases, ignored files, kind)``.
+
+    ``kind`` is ``"manifest"``, ``"folder"`` or ``"image"``. A missing input, an empty folder or a
+    malformed manifest raises :class:`DataError` (nothing can be done); unreadable images are
+    found later, one by one.
+    """
+    p = Path(input_path)
+    if not p.exists():
+        raise DataError("input does not exist: give an image, a folder of images or a manifest "
+                        "CSV", path=p)
+    if p.is_file() and p.suffix.lower() == ".csv":
+        from r2mfnet.data.manifest import load_manifest, records_by_case
+
+        records = load_manifest(p, require_masks=(masks == "manifest"), check_images=False)
+        cases = []
+        for cid, views in records_by_case(records).items():
+            cases.append(InputCase(cid, {
+                v: InputView(v, r.image, "manifest", r.pixel_spacing_mm, r.mask)
+                for v, r in views.items()}))
+        return cases, [], "manifest"
+    if masks == "manifest":
+        raise ConfigError("masks=manifest measures a manifest's own masks: give input=<manifest.csv>")
+    if p.is_dir():
+        files = sorted(x for x in p.iterdir() if x.is_file())
+        inputs = [x for x in files if _is_image_candidate(x)]
+        ignored = [x.name for x in files if x not in inputs]
+        if not inputs:
+            raise DataError(f"the folder holds no image files (suffixes {', '.join(IMAGE_SUFFIXES)}"
+                            " or none)", path=p)
+        kind = "folder"
+    else:
+        inputs, ignored, kind = [p], [], "image"
+    cases = []
+    for f in inputs:
+        view, rule = view_from_filename(f.name)
+        cases.append(InputCase(f.stem, {view: InputView(view, f, rule)}))
+    return cases, ignored, kind
+
+
+def _safe_names(case_ids: Sequence[str]) -> list[str]:
+    """Folder names for case ids: unsafe characters replaced, duplicates numbered."""
+    seen: dict[str, int] = {}
+    out = []
+    for cid in case_ids:
+        base = _UNSAFE.sub("_", cid).strip().lstrip(".") or "case"
+        n = seen.get(base.lower(), 0)
+        seen[base.lower()] = n + 1
+        out.append(base if n == 0 else f"{base}_{n + 1}")
+    return out
+
+
+# ----------------------------------------------------------------------------- outputs
+def _write_png(path: Path, array: np.ndarray) -> Path:
+    """Encode ``array`` (HxW uint8, or HxWx3 RGB uint8) as PNG and write it atomically."""
+    import cv2
+
+    arr = array if array.ndim == 2 else cv2.cvtColor(array, cv2.COLOR_RGB2BGR)
+    ok, buf = cv2.imencode(".png", arr)
+    if not ok:  # pragma: no cover - OpenCV fails only on absurd input
+        raise DataError("could not encode the PNG", path=path)
+    return atomic_write(path, lambda tmp: tmp.write_bytes(buf.tobytes()))
+
+
+def mask_overlay(image01: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """RGB uint8: the image in grey, the mask tinted red (40 %) with a yellow outline."""
+    import cv2
+
+    grey = np.clip(np.nan_to_num(image01) * 255.0, 0, 255).astype(np.uint8)
+    rgb = np.repeat(grey[:, :, None], 3, axis=2)
+    m = mask.astype(bool)
+    rgb[m] = (0.6 * rgb[m] + 0.4 * np.array([255, 0, 0])).astype(np.uint8)
+    contours, _ = cv2.findContours(m.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    thick = max(1, int(round(max(m.shape) / 600)))
+    cv2.drawContours(rgb, contours, -1, (255, 220, 0), thick)
+    return rgb
+
+
+def _view_error(view: str, message: str, kind: str) -> dict[str, Any]:
+    return {"view": view, "measured": False, "error": message, "error_kind": kind}
+
+
+# ----------------------------------------------------------------------------- one case
+MaskFn = Callable[[InputView, np.ndarray], np.ndarray]
+
+
+def process_case(
+    case: InputCase,
+    folder: Path,
+    get_mask: MaskFn,
+    settings: Mapping[str, Any],
+    method: str = "vertebrae",
+    mask_label: str = "predicted masks",
+) -> tuple[dict[str, Any], list[dict[str, str]]]:
+    """Predict, measure and write one case; return its ``measurements.json`` dict and failures.
+
+    ``get_mask(view, raw_image)`` gives the bool mask at the image's size (the predictor's, or the
+    manifest's own). A view whose image cannot be read becomes an ``"unreadable"`` error entry
+    and a failure; the other views are still measured.
+    """
+    from r2mfnet.data.io import read_image
+    from r2mfnet.data.preprocess import normalize_intensity
+    from r2mfnet.measure.case import case_picture, measure_case
+
+    failures: list[dict[str, str]] = []
+    images: dict[str, np.ndarray] = {}
+    masks: dict[str, np.ndarray] = {}
+    inputs: dict[str, Any] = {}
+    files: dict[str, Any] = {}
+    view_errors: dict[str, dict[str, Any]] = {}
+    for view, iv in case.views.items():
+        inputs[view] = {"image": str(iv.path), "view_from": iv.view_from}
+        try:
+            data = read_image(iv.path)
+            mask = np.asarray(get_mask(iv, data.array), dtype=bool)
+        except R2MFNetError as exc:
+            failures.append({"case_id": case.case_id, "view": view, "input": str(iv.path),
+                             "error": str(exc)})
+            view_errors[view] = _view_error(view, str(exc), "unreadable")
+            continue
+        if mask.shape != data.array.shape:
+            raise DataError(f"mask size {mask.shape} differs from the image {data.array.shape}",
+                            path=iv.path)
+        spacing = iv.pixel_spacing_mm or data.pixel_spacing_mm
+        inputs[view].update(size_hw=list(data.array.shape), pixel_spacing_mm=spacing)
+        image01 = normalize_intensity(data.array)
+        images[view], masks[view] = image01, mask
+        _write_png(folder / f"{view}_mask.png", mask.astype(np.uint8) * 255)
+        _write_png(folder / f"{view}_overlay.png", mask_overlay(image01, mask))
+        files[view] = {"mask": f"{view}_mask.png", "overlay": f"{view}_overlay.png"}
+    measured = measure_case(masks, case_id=case.case_id, method=method) if masks else None
+    views_out: dict[str, Any] = {}
+    for view in case.views:
+        if view in view_errors:
+            views_out[view] = view_errors[view]
+            continue
+        d = measured.views[view].to_dict()  # type: ignore[union-attr]
+        if not d.get("measured"):
+            d["error_kind"] = "unmeasurable"
+        views_out[view] = d
+    if measured is not None and measured.views:
+        picture = case_picture(measured, images, masks, subtitle=mask_label)
+        _write_png(folder / "report.png", picture)
+        files["report"] = "report.png"
+    result = {
+        "schema": SCHEMA,
+        "case_id": case.case_id,
+        **settings,
+        "tilt_method": method,
+        "inputs": inputs,
+        "files": files,
+        "views": views_out,
+        "flexibility": (None if measured is None or measured.flexibility is None
+                        else measured.flexibility.to_dict()),
+        "notes": [
+            "angles in degrees; Cobb angles are angles between end plates, 'main_angle_deg' the "
+            "largest curve, 'tilt_range_deg' the largest angle between any two levels (AASCE)",
+            "levels are approximate (estimated along the spine, not identified vertebra by "
+            "vertebra); 'side' is the image side, not the patient's",
+            "flexibility and curve type are approximate (see docs/measure.md)",
+        ],
+    }
+    atomic_write_json(folder / "measurements.json", result)
+    return result, failures
+
+
+# ----------------------------------------------------------------------------- whole run
+def _summary_rows(case_result: dict[str, Any], folder: str) -> list[dict[str, Any]]:
+    rows = []
+    for view, d in case_result["views"].items():
+        rows.append({
+            "case_id": case_result["case_id"], "folder": folder, "view": view,
+            "image": case_result["inputs"].get(view, {}).get("image", ""),
+            "measured": bool(d.get("measured")),
+            "main_angle_deg": d.get("main_angle_deg", ""),
+            "tilt_range_deg": d.get("tilt_range_deg", ""),
+            "pt_angle_deg": d.get("pt_angle_deg", ""), "mt_angle_deg": d.get("mt_angle_deg", ""),
+            "tl_angle_deg": d.get("tl_angle_deg", ""),
+            "error": d.get("error") or "",
+        })
+    return rows
+
+
+def run_predictions(
+    cases: Sequence[InputCase],
+    output_dir: str | Path,
+    get_mask: MaskFn,
+    settings: Mapping[str, Any] | None = None,
+    method: str = "vertebrae",
+    mask_label: str = "predicted masks",
+    progress: bool = True,
+    ignored: Sequence[str] = (),
+) -> PredictSummary:
+    """Process every case (see :func:`process_case`), then write ``summary.json``/``.csv``."""
+    out = Path(output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    settings = dict(settings or {})
+    summary = PredictSummary(out, ignored=list(ignored))
+    names = _safe_names([c.case_id for c in cases])
+    iterator: Any = list(zip(cases, names))
+    bar = None
+    if progress and len(cases) > 1:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(iterator, desc="predict", unit="case", dynamic_ncols=True)
+        iterator = bar
+    rows: list[dict[str, Any]] = []
+    for case, name in iterator:
+        result, failures = process_case(case, out / name, get_mask, settings, method, mask_label)
+        for f in failures:
+            msg = f"r2mfnet: skipped unreadable input {f['input']}: {f['error']}"
+            (bar.write if bar is not None else print)(msg)
+        summary.failures.extend(failures)
+        case_rows = _summary_rows(result, name)
+        rows.extend(case_rows)
+        summary.cases.append({"case_id": case.case_id, "folder": name,
+                              "views": {r["view"]: {k: r[k] for k in ("measured", "main_angle_deg",
+                                                                      "tilt_range_deg", "error")}
+                                        for r in case_rows}})
+    atomic_write_json(out / "summary.json", {
+        "schema": SCHEMA, **settings, "tilt_method": method,
+        "n_cases": len(cases), "n_views": sum(len(c.views) for c in cases),
+        "n_failed_inputs": len(summary.failures), "failed_inputs": summary.failures,
+        "ignored_files": summary.ignored, "cases": summary.cases,
+    })
+    buf = io.StringIO()
+    fields = ["case_id", "folder", "view", "image", "measured", "main_angle_deg", "tilt_range_deg",
+              "pt_angle_deg", "mt_angle_deg", "tl_angle_deg", "error"]
+    writer = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write_text(out / "summary.csv", buf.getvalue())
+    return summary
+
+
+CLI_OPTIONS = {"checkpoint", "input", "output_dir", "tta_flip", "device", "threshold", "method",
+               "masks", "progress"}
+
+
+def predict_from_cli(argv: list[str]) -> int:
+    """``scripts/predict.py``: parse ``key=value`` arguments, run, print a summary; exit code."""
+    from omegaconf import OmegaConf
+
+    from r2mfnet.measure.case import METHODS
+
+    bad = [a for a in argv if "=" not in a]
+    if bad:
+        raise ConfigError(f"arguments must be key=value, got {bad}; e.g. checkpoint=best.pt "
+                          "input=images/ output_dir=predictions")
+    args = OmegaConf.to_container(OmegaConf.from_dotlist(argv))
+    unknown = sorted(set(args) - CLI_OPTIONS)  # type: ignore[arg-type]
+    if unknown:
+        raise ConfigError(f"unknown option(s) {unknown}; known: {sorted(CLI_OPTIONS)}")
+    for key in ("input", "output_dir"):
+        if not args.get(key):
+            raise ConfigError(f"{key}= is required: predict.py checkpoint=PATH "
+                              "input=FILE_OR_FOLDER_OR_MANIFEST output_dir=DIR")
+    masks_src = str(args.get("masks", "predicted"))
+    if masks_src not in ("predicted", "manifest"):
+        raise ConfigError(f"masks must be 'predicted' or 'manifest', got '{masks_src}'")
+    method = str(args.get("method", "vertebrae"))
+    if method not in METHODS:
+        raise ConfigError(f"method must be one of {', '.join(METHODS)}, got '{method}'")
+    cases, ignored, kind = collect_inputs(str(args["input"]), masks_src)
+    settings: dict[str, Any] = {"created_by": "scripts/predict.py", "input": str(args["input"]),
+                                "input_kind": kind, "masks": masks_src}
+    if kind != "manifest":
+        settings["view_rule"] = VIEW_RULE
+    if masks_src == "predicted":
+        if not args.get("checkpoint"):
+            raise ConfigError("checkpoint=PATH is required (a best.pt written by scripts/train.py)"
+                              ", or masks=manifest to measure a manifest's own masks")
+        from r2mfnet.inference.predictor import Predictor
+
+        predictor = Predictor.from_checkpoint(
+            str(args["checkpoint"]), tta_flip=bool(args.get("tta_flip", False)),
+            device=args.get("device"), threshold=float(args.get("threshold", 0.5)))
+        settings.update(checkpoint=str(args["checkpoint"]), threshold=predictor.threshold,
+                        tta_flip=predictor.tta_flip)
+
+        def get_mask(iv: InputView, raw: np.ndarray) -> np.ndarray:
+            return predictor.predict_mask(raw)
+
+        label = "predicted masks"
+    else:
+        from r2mfnet.data.io import read_mask
+
+        def get_mask(iv: InputView, raw: np.ndarray) -> np.ndarray:
+            if iv.mask is None:
+                raise DataError("this manifest row has no mask", path=iv.path)
+            return read_mask(iv.mask)
+
+        label = "manifest masks (not predicted)"
+    summary = run_predictions(cases, Path(str(args["output_dir"])), get_mask, settings, method,
+                              label, progress=bool(args.get("progress", True)), ignored=ignored)
+    n_views = sum(len(c.views) for c in cases)
+    print(f"\n{len(cases)} case(s), {n_views} view(s) processed; results in {summary.output_dir}")
+    measured = sum(1 for c in summary.cases for v in c["views"].values() if v["measured"])
+    print(f"measured views: {measured} of {n_views}")
+    if summary.ignored:
+        print(f"ignored (not image files): {', '.join(summary.ignored)}")
+    if summary.failures:
+        import sys
+
+        print(f"\nr2mfnet: {len(summary.failures)} input(s) could not be read and were skipped:",
+              file=sys.stderr)
+        for f in summary.failures:
+            print(f"  - {f['input']}: {f['error']}", file=sys.stderr)
+    return summary.exit_code
