@@ -18,7 +18,7 @@ reported by name and the Cobb angle is measured on the end plates, as a clinicia
       is moved to another level. ``CleanReport`` lists every removal and its reason.
 
 2. **End plates** (:func:`fit_vertebra`): in a frame turned to the vertebra's orientation, the
-   upper and lower outlines of the central ``core`` (80 %) of its width are fitted with straight
+   upper and lower outlines of the central ``core`` (60 %) of its width are fitted with straight
    lines; the frame is re-turned to their mean until it settles. This gives the upper and lower
    end-plate tilts, the mid-line tilt (their mean, as the landmark mid-line is) and four fitted
    corners (TL, TR, BL, BR). Tilts: degrees in image coordinates, positive = right end lower
@@ -200,7 +200,7 @@ def _outline_fit(g: np.ndarray, origin: tuple[float, float], cx: float, cy: floa
 
 
 def fit_vertebra(
-    ys: np.ndarray, xs: np.ndarray, start_deg: float = 0.0, core: float = 0.8, passes: int = 6,
+    ys: np.ndarray, xs: np.ndarray, start_deg: float = 0.0, core: float = 0.6, passes: int = 6,
     sigma: float = 1.0,
 ) -> tuple[float, float, float, np.ndarray] | None:
     """End plates of one vertebra's pixels: ``(midline_deg, upper_deg, lower_deg, corners)``.
@@ -277,7 +277,7 @@ class LabelledVertebra:
 
 
 def vertebrae_from_labels(
-    labels: np.ndarray, clean: bool = True, core: float = 0.8, min_area_fraction: float = 0.2
+    labels: np.ndarray, clean: bool = True, core: float = 0.6, min_area_fraction: float = 0.2
 ) -> tuple[list[LabelledVertebra], CleanReport]:
     """Every (cleaned) vertebra of a label map with its end plates, top to bottom."""
     lab = _check_labels(labels)
@@ -352,7 +352,7 @@ class VertebraLevelMeasurement:
 
 
 def measure_labels(
-    labels: np.ndarray, min_curve_deg: float = 5.0, clean: bool = True, core: float = 0.8,
+    labels: np.ndarray, min_curve_deg: float = 5.0, clean: bool = True, core: float = 0.6,
     min_area_fraction: float = 0.2,
 ) -> VertebraLevelMeasurement:
     """Clean, fit end plates, find curves (module docstring). ``MeasurementError`` with fewer

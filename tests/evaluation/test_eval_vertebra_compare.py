@@ -1,0 +1,44 @@
+"""Binary-mask vs vertebra-level comparison on SpineWeb16 (data-dependent part skipped if absent)."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from r2mfnet.data.labels import rasterize_labels
+from r2mfnet.evaluation.vertebra_compare import compare_spineweb16, labels_triple, to_markdown
+from r2mfnet.measure.aasce import aasce_angles_from_landmarks
+from tests.measure.synth_spine import bump, make_spine
+
+HERE = Path(__file__).resolve()
+_SW = [Path(os.environ["R2MFNET_SPINEWEB16"]) if os.environ.get("R2MFNET_SPINEWEB16") else None,
+       HERE.parents[3] / "shared" / "data" / "spineweb16"]
+SW_ROOT = next((p for p in _SW if p is not None and (p / "images").is_dir() and (p / "labels").is_dir()), None)
+
+
+def test_labels_triple_follows_the_landmark_rule():
+    spine = make_spine(bump(0.12, 0.5, 0.3), height=1200.0)
+    lab = rasterize_labels(spine.corners, spine.mask.shape)
+    tri, info = labels_triple(lab, lab.shape[0])
+    ref = aasce_angles_from_landmarks(spine.corners, lab.shape[0])
+    assert np.allclose(tri, ref, atol=1.0)
+    assert info["missing"] == [] and info["main_curve"]["upper"] == "T7"
+    bad, info = labels_triple(np.zeros((10, 10), np.uint8), 10)
+    assert bad is None and "fewer than two" in info["error"]
+
+
+@pytest.mark.skipif(SW_ROOT is None, reason="SpineWeb16 not available (set R2MFNET_SPINEWEB16)")
+def test_compare_on_two_spineweb16_images(tmp_path):
+    from r2mfnet.data.spineweb16 import prepare_spineweb16
+
+    manifest = prepare_spineweb16(SW_ROOT, tmp_path / "sw", limit=2)
+    result = compare_spineweb16(manifest, binary_methods=("vertebrae",), progress=False)
+    assert result["n_images"] == 2
+    rows = {r["source"]: r for r in result["rows"]}
+    assert set(rows) == {"gt_mask/vertebrae", "gt_labels/vertebra_level"}
+    # painted from the experts' own corners, the label maps give back their main angle closely
+    assert rows["gt_labels/vertebra_level"]["n_failed"] == 0
+    assert rows["gt_labels/vertebra_level"]["mae_main_deg"] < 1.5
+    assert "SMAPE angle 1" in to_markdown(result)
