@@ -396,9 +396,13 @@ def _palette(n: int = len(LEVELS)) -> np.ndarray:
 
 def draw_labels(image01: np.ndarray, labels: np.ndarray, measurement: VertebraLevelMeasurement | None = None,
                 alpha: float = 0.35, title: str | None = None) -> np.ndarray:
-    """RGB uint8 picture: vertebrae coloured and named, each curve's two end plates (extended)
-    with ``"T5-T11 42.0 deg"`` beside its apex; a header with the main angle and missing levels."""
+    """RGB uint8 picture: vertebrae coloured and named, each curve's two end plates (the upper
+    plate of its upper end vertebra, the lower plate of its lower one, extended) with
+    ``"T5-T11 42.0 deg"`` beside its apex; a header with the main angle and missing levels.
+    Same look as :func:`r2mfnet.measure.draw.draw_measurement` (text on dark boxes)."""
     import cv2
+
+    from r2mfnet.measure.draw import CURVE_COLOURS, _scale, _text
 
     img = np.clip(np.asarray(image01, dtype=np.float32), 0.0, 1.0)
     lab = _check_labels(labels)
@@ -410,35 +414,42 @@ def draw_labels(image01: np.ndarray, labels: np.ndarray, measurement: VertebraLe
     fg = lab > 0
     colour = pal[np.clip(lab.astype(int) - 1, 0, len(LEVELS) - 1)]
     rgb[fg] = ((1 - alpha) * rgb[fg] + alpha * colour[fg]).astype(np.uint8)
-    scale = max(h, w) / 800.0
-    font, fs, th = cv2.FONT_HERSHEY_SIMPLEX, max(0.35, 0.45 * scale), max(1, int(round(scale)))
+    thick, fs = _scale(h, w)
+    small = 0.8 * fs
     vs = measurement.vertebrae if measurement is not None else []
     for v in vs:
         c = tuple(int(x) for x in pal[v.label - 1])
-        x_text = int(min(v.corners[:, 0].max() + 4 * scale, w - 30 * scale))
-        cv2.putText(rgb, v.level, (x_text, int(v.y + 4 * scale)), font, fs, c, th, cv2.LINE_AA)
+        x_text = int(v.corners[:, 0].max() + 3 * thick)
+        _text(rgb, v.level, (x_text, int(v.y + 4 * thick)), small, max(1, thick - 1), c)
+    lines = []
     if measurement is not None:
         by_level = {v.level: v for v in vs}
-        colours = [(255, 60, 60), (60, 160, 255), (255, 200, 0), (200, 80, 255)]
         for i, cv in enumerate(measurement.curves):
-            col = colours[i % len(colours)]
+            col = CURVE_COLOURS[i % len(CURVE_COLOURS)]
             for level, which in ((cv["upper"], (0, 1)), (cv["lower"], (2, 3))):
                 p, q = by_level[level].corners[list(which)]
-                d = (q - p) / max(float(np.hypot(*(q - p))), 1e-9)
-                ext = 0.6 * float(np.hypot(*(q - p)))
-                a, b = p - d * ext, q + d * ext
-                cv2.line(rgb, (int(a[0]), int(a[1])), (int(b[0]), int(b[1])), col, max(1, th), cv2.LINE_AA)
+                d = q - p
+                a, b = p - 0.5 * d, q + 0.5 * d
+                cv2.line(rgb, (int(a[0]), int(a[1])), (int(b[0]), int(b[1])), col, thick + 1, cv2.LINE_AA)
             apex = by_level[cv["apex"]]
-            text = f"{cv['upper']}-{cv['lower']} {cv['angle_deg']:.1f} deg"
-            x = int(apex.corners[:, 0].max() + 40 * scale) if cv["side"] == "right" else int(
-                apex.corners[:, 0].min() - 40 * scale - cv2.getTextSize(text, font, fs, th)[0][0])
-            x = int(np.clip(x, 2, max(2, w - cv2.getTextSize(text, font, fs, th)[0][0] - 2)))
-            cv2.putText(rgb, text, (x, int(apex.y)), font, fs, col, th, cv2.LINE_AA)
+            text = f"{cv['angle_deg']:.1f} deg {cv['upper']}-{cv['lower']}"
+            tw = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, fs, thick)[0][0]
+            name_w = cv2.getTextSize("T12", cv2.FONT_HERSHEY_SIMPLEX, small, max(1, thick - 1))[0][0]
+            if cv["side"] == "right":  # beyond the level names
+                x = int(apex.corners[:, 0].max() + 9 * thick + name_w)
+            else:
+                x = int(apex.corners[:, 0].min() - 6 * thick - tw)
+            if x + tw > w - 2 or x < 2:  # no room on the convex side: the other side
+                x = int(apex.corners[:, 0].min() - 6 * thick - tw) if cv["side"] == "right" else int(
+                    apex.corners[:, 0].max() + 9 * thick + name_w)
+            lines.append((text, (x, int(apex.y)), col))
+    for text, org, col in lines:  # after the level names, so a curve's label stays readable
+        _text(rgb, text, org, fs, thick, col)
     header = title or ""
     if measurement is not None:
-        header = (header + "  " if header else "") + f"main {measurement.main_angle:.1f} deg"
+        header = (header + ": " if header else "") + f"main {measurement.main_angle:.1f} deg (end plates)"
         if measurement.report.missing:
-            header += f"  missing: {','.join(measurement.report.missing)}"
+            header += f" | missing {','.join(measurement.report.missing)}"
     if header:
-        cv2.putText(rgb, header, (int(4 * scale), int(18 * scale) + 4), font, fs, (255, 255, 255), th, cv2.LINE_AA)
+        _text(rgb, header, (4, int(30 * fs) + 4), fs, thick)
     return rgb
