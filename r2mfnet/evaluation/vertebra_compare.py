@@ -13,7 +13,12 @@ with the angles measured
   (:func:`r2mfnet.measure.aasce.aasce_angles_from_landmarks`) to the fitted corners, so angle 1
   is the largest mid-line angle between two vertebrae, ``angles.csv``'s own definition;
 * optionally from **predicted** label maps of an 18-class checkpoint (``--checkpoint``), on the
-  checkpoint's held-out test patients (or ``--split all``).
+  checkpoint's held-out test patients (or ``--split all``);
+* optionally from an **oracle at model resolution** (``--oracle 256x128``): the ground-truth
+  label map letterboxed to the model's input size (as the training target is) and mapped back
+  exactly as a prediction is (:func:`r2mfnet.inference.labels.labels_from_probabilities` on its
+  one-hot map). A perfect model at that input size can do no better, so this row is the floor of
+  the predicted-label error due to resolution alone.
 
 Both ground-truth rows measure the same images from the same expert landmarks; the difference
 is only what the measurement is allowed to know (the union of the vertebrae, or each vertebra
@@ -47,6 +52,7 @@ SOURCES = {
     "gt_mask/centreline": "binary GT mask, centreline (clinical layer)",
     "gt_labels/vertebra_level": "GT vertebra label map, named vertebrae (this module)",
     "pred_labels/vertebra_level": "predicted vertebra label map (18-class checkpoint)",
+    "oracle_labels/vertebra_level": "GT labels through the model-size letterbox and back (perfect model)",
 }
 
 
@@ -68,6 +74,18 @@ def labels_triple(labels: np.ndarray, image_height: int) -> tuple[list[float] | 
         "endplate_main": float(m.main_angle),
         "main_curve": None if main is None else {k: main[k] for k in ("upper", "lower", "apex")},
     }
+
+
+def oracle_labels(labels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """``labels`` letterboxed to ``size`` (the training target) and mapped back like a prediction."""
+    from r2mfnet.data.labels import NUM_VERTEBRA_CLASSES, letterbox_labels
+    from r2mfnet.data.preprocess import Letterbox
+    from r2mfnet.inference.labels import labels_from_probabilities
+
+    tf = Letterbox(int(size[0]), int(size[1])).fit(labels.shape)
+    small = letterbox_labels(tf, labels)
+    onehot = (small[None] == np.arange(NUM_VERTEBRA_CLASSES)[:, None, None]).astype(np.float32)
+    return labels_from_probabilities(onehot, tf)
 
 
 def _stats(per_image: list[dict[str, Any]], key: str) -> dict[str, Any] | None:
@@ -95,6 +113,7 @@ def compare_spineweb16(
     checkpoint: str | Path | None = None,
     split: str = "test",
     progress: bool = True,
+    oracle_size: tuple[int, int] | None = None,
 ) -> dict[str, Any]:
     """Measure every selected image each way; returns ``{"rows", "per_image", ...}``."""
     from r2mfnet.data.io import image_shape, read_image, read_mask
@@ -145,6 +164,10 @@ def compare_spineweb16(
         seconds["gt_labels/vertebra_level"] = seconds.get("gt_labels/vertebra_level", 0.0) + time.perf_counter() - t
         row["measured"]["gt_labels/vertebra_level"] = tri
         row["info"]["gt_labels/vertebra_level"] = info
+        if oracle_size is not None:
+            tri, info = labels_triple(oracle_labels(read_label_map(rec.landmarks, shape), oracle_size), shape[0])
+            row["measured"]["oracle_labels/vertebra_level"] = tri
+            row["info"]["oracle_labels/vertebra_level"] = info
         if predictor is not None and (pred_ids is None or rec.case_id in pred_ids):
             from r2mfnet.inference.labels import predict_label_maps
 
@@ -162,6 +185,7 @@ def compare_spineweb16(
         "reference": "angles.csv (experts); angle 1 = largest angle between two vertebrae",
         "n_images": len(per_image),
         "every": int(every),
+        "oracle_size": list(oracle_size) if oracle_size is not None else None,
         "predicted_on": pred_note,
         "seconds_per_image": {k: round(v / max(1, len(per_image)), 3) for k, v in seconds.items()},
         "rows": rows,
@@ -207,11 +231,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--limit", type=int, default=None)
     ap.add_argument("--checkpoint", default=None, help="an 18-class checkpoint (data.labels=vertebrae)")
     ap.add_argument("--split", default="test", choices=("test", "all"))
+    ap.add_argument("--oracle", default=None, metavar="HxW",
+                    help="also measure GT labels letterboxed to HxW and back (e.g. 256x128)")
     ap.add_argument("--no-progress", action="store_true")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     result = compare_spineweb16(args.manifest, every=args.every, limit=args.limit,
-                                checkpoint=args.checkpoint, split=args.split, progress=not args.no_progress)
+                                checkpoint=args.checkpoint, split=args.split, progress=not args.no_progress,
+                                oracle_size=tuple(int(v) for v in args.oracle.lower().split("x")) if args.oracle else None)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     from r2mfnet.measure.evaluate import _round

@@ -22,7 +22,7 @@ import torch
 
 from r2mfnet.errors import ConfigError
 
-__all__ = ["predict_label_maps", "label_probabilities"]
+__all__ = ["label_probabilities", "labels_from_probabilities", "predict_label_maps"]
 
 
 @torch.inference_mode()
@@ -52,14 +52,21 @@ def predict_label_maps(predictor, images: Sequence[np.ndarray], batch_size: int 
         batch = torch.from_numpy(np.stack([p[0] for p in prepared])[:, None]).to(predictor.device)
         probs = label_probabilities(predictor, batch).cpu().numpy()
         for prob, (_, transform) in zip(probs, prepared):
-            foreground = 1.0 - transform.invert(prob[0]) > predictor.threshold
-            labels = np.zeros(foreground.shape, np.uint8)
-            best = np.full(foreground.shape, -1.0, np.float32)
-            for k in range(1, prob.shape[0]):
-                pk = transform.invert(prob[k])
-                take = pk > best
-                best[take] = pk[take]
-                labels[take] = k
-            labels[~foreground] = 0
-            out.append(labels)
+            out.append(labels_from_probabilities(prob, transform, predictor.threshold))
     return out
+
+
+def labels_from_probabilities(prob: np.ndarray, transform, threshold: float = 0.5) -> np.ndarray:
+    """Model-size class probabilities ``[C, H, W]`` -> uint8 label map at the original size of
+    ``transform`` (a :class:`~r2mfnet.data.preprocess.LetterboxTransform`): foreground where
+    ``1 - p(background) > threshold``, there the most probable vertebra class."""
+    foreground = 1.0 - transform.invert(np.asarray(prob[0], dtype=np.float32)) > threshold
+    labels = np.zeros(foreground.shape, np.uint8)
+    best = np.full(foreground.shape, -1.0, np.float32)
+    for k in range(1, prob.shape[0]):
+        pk = transform.invert(np.asarray(prob[k], dtype=np.float32))
+        take = pk > best
+        best[take] = pk[take]
+        labels[take] = k
+    labels[~foreground] = 0
+    return labels

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from r2mfnet.data.labels import rasterize_labels
-from r2mfnet.evaluation.vertebra_compare import compare_spineweb16, labels_triple, to_markdown
+from r2mfnet.evaluation.vertebra_compare import compare_spineweb16, labels_triple, oracle_labels, to_markdown
 from r2mfnet.measure.aasce import aasce_angles_from_landmarks
 from tests.measure.synth_spine import bump, make_spine
 
@@ -29,15 +29,27 @@ def test_labels_triple_follows_the_landmark_rule():
     assert bad is None and "fewer than two" in info["error"]
 
 
+def test_oracle_keeps_every_vertebra_and_its_name():
+    spine = make_spine(bump(0.12, 0.5, 0.3), height=1200.0)
+    lab = rasterize_labels(spine.corners, spine.mask.shape)
+    back = oracle_labels(lab, (256, 128))
+    assert back.shape == lab.shape and back.dtype == np.uint8
+    assert set(np.unique(back)) == set(range(18))
+    from r2mfnet.evaluation.vertebra_metrics import identification_rate, per_vertebra_dice
+
+    assert identification_rate(back, lab) == 1.0
+    assert min(per_vertebra_dice(back, lab).values()) > 0.7
+
+
 @pytest.mark.skipif(SW_ROOT is None, reason="SpineWeb16 not available (set R2MFNET_SPINEWEB16)")
 def test_compare_on_two_spineweb16_images(tmp_path):
     from r2mfnet.data.spineweb16 import prepare_spineweb16
 
     manifest = prepare_spineweb16(SW_ROOT, tmp_path / "sw", limit=2)
-    result = compare_spineweb16(manifest, binary_methods=("vertebrae",), progress=False)
+    result = compare_spineweb16(manifest, binary_methods=("vertebrae",), progress=False, oracle_size=(256, 128))
     assert result["n_images"] == 2
     rows = {r["source"]: r for r in result["rows"]}
-    assert set(rows) == {"gt_mask/vertebrae", "gt_labels/vertebra_level"}
+    assert set(rows) == {"gt_mask/vertebrae", "gt_labels/vertebra_level", "oracle_labels/vertebra_level"}
     # painted from the experts' own corners, the label maps give back their main angle closely
     assert rows["gt_labels/vertebra_level"]["n_failed"] == 0
     assert rows["gt_labels/vertebra_level"]["mae_main_deg"] < 1.5

@@ -80,6 +80,7 @@ def test_trainer_feeds_labels_through_both_stages(vertebra_set, tmp_path):
     assert predictor.predict_probability(image).shape == (100, 50)
     labels = predict_label_maps(predictor, [image])[0]
     assert labels.shape == (100, 50) and labels.dtype == np.uint8 and labels.max() <= 17
+    assert np.array_equal(labels > 0, predictor.predict_mask(image))  # same foreground rule
 
 
 def test_configs_check_labels_against_num_classes():
