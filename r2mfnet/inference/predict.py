@@ -404,7 +404,7 @@ def predict_from_cli(argv: list[str]) -> int:
                 raise DataError("this manifest row has no mask", path=iv.path)
             return read_mask(iv.mask)
 
-        label = "manifest masks (not predicted)"
+        label = "manifest masks, not predicted"
     summary = run_predictions(cases, Path(str(args["output_dir"])), get_mask, settings, method,
                               label, progress=bool(args.get("progress", True)), ignored=ignored)
     n_views = sum(len(c.views) for c in cases)

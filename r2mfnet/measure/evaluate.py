@@ -236,24 +236,55 @@ def evaluate_spineweb16(
         per_image.append(row)
     if not per_image:
         raise DataError("no image of the manifest has expert angles (cobb_angles_deg)", path=manifest)
-    keys = ["landmarks/file_order", "landmarks/prepared"] + [f"gt/{m}" for m in methods]
-    if predictor is not None:
-        keys += [f"pred/{m}" for m in methods]
-    rows = []
-    for key in keys:
-        sel = [r for r in per_image if key in r["measured"]]
-        if not sel:
-            continue
-        stats = angle_stats([r["measured"][key] for r in sel], [r["reference"] for r in sel])
-        rows.append({"source": key, **stats})
     return {
         "dataset": "spineweb16",
         "reference": "angles.csv (experts), AASCE rule; angle 1 = main",
         "n_images": len(per_image),
         "predicted_on": pred_note or None,
-        "rows": rows,
+        **summarize_spineweb16(per_image),
         "per_image": per_image,
     }
+
+
+REFERENCE_TOLERANCE_DEG = 5.0
+"""An ``angles.csv`` angle 1 further than this from the same rule on the image's own landmarks
+(corners in a consistent order) is a reference artefact, not an expert disagreement."""
+
+
+def summarize_spineweb16(per_image: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Statistics rows for every source, on all images and on reference-consistent images.
+
+    ``angles.csv`` was computed by the challenge script from the label files as they are; where a
+    vertebra's corners are listed in another order the script's mid-line is reversed and its
+    angle 1 is nonsense (one image of the release: 156 degrees). Such images are those whose
+    ``angles.csv`` angle 1 differs by more than :data:`REFERENCE_TOLERANCE_DEG` from the rule on
+    the same landmarks in a consistent corner order (``landmarks/prepared``); the second set of
+    rows leaves them out. Returns ``{"rows", "rows_consistent", "reference_artefacts"}``.
+    """
+    keys: list[str] = []
+    for r in per_image:
+        for k in r["measured"]:
+            if k not in keys:
+                keys.append(k)
+    order = {"landmarks": 0, "gt": 1, "pred": 2}
+    keys.sort(key=lambda k: (order.get(k.split("/")[0], 3), k != "landmarks/file_order"))
+    artefacts = [r["case_id"] for r in per_image
+                 if r["measured"].get("landmarks/prepared") is not None
+                 and abs(r["measured"]["landmarks/prepared"][0] - r["reference"][0])
+                 > REFERENCE_TOLERANCE_DEG]
+
+    def rows_for(images: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+        rows = []
+        for key in keys:
+            sel = [r for r in images if key in r["measured"]]
+            if sel:
+                rows.append({"source": key, **angle_stats([r["measured"][key] for r in sel],
+                                                          [r["reference"] for r in sel])})
+        return rows
+
+    consistent = [r for r in per_image if r["case_id"] not in set(artefacts)]
+    return {"rows": rows_for(per_image), "rows_consistent": rows_for(consistent),
+            "reference_artefacts": artefacts}
 
 
 # ----------------------------------------------------------------------------- synthetic
@@ -327,7 +358,8 @@ def evaluate_synthetic(
                     "case_id": cid, "same_curve": _same_curve(ours, main),
                     "measured": float(ours.flexibility), "reference": float(expected)})
     rows = []
-    keys = sorted({r["source"] for r in per_view}, key=lambda k: (k.split("/")[0] != "gt", k))
+    keys = sorted({r["source"] for r in per_view},
+                  key=lambda k: (k.split("/")[0] != "gt", list(methods).index(k.split("/")[1])))
     from r2mfnet.data.views import VIEWS
 
     for key in keys:
@@ -337,7 +369,7 @@ def evaluate_synthetic(
                 rows.append({"source": key, "view": view,
                              **angle_stats([r["measured"] for r in sel], [r["reference"] for r in sel])})
     flex_rows = []
-    for key, items in flex.items():
+    for key, items in sorted(flex.items(), key=lambda kv: keys.index(kv[0])):
         same = [f for f in items if f["same_curve"]]
         err = np.array([f["measured"] - f["reference"] for f in same])
         flex_rows.append({"source": key, "n_cases": len(items), "n_same_curve": len(same),
@@ -364,6 +396,14 @@ def _source_label(key: str) -> tuple[str, str]:
     return masks, METHOD_LABELS.get(rest, rest)
 
 
+def _sw_row(r: dict[str, Any]) -> str:
+    src, meth = _source_label(r["source"])
+    return (f"| {src} | {meth} | {r['n']} | {r['n_failed']} | {_f(r['smape_pct'], 2)} | "
+            f"{_f(r['mae_main_deg'], 2)} | {_f(r['bias_main_deg'], 2)} | "
+            f"{_f(r['max_abs_main_deg'])} | {_f(r['pearson_main'], 3)} | "
+            f"{_f(r['mae_angle2_deg'], 2)} | {_f(r['mae_angle3_deg'], 2)} |")
+
+
 def to_markdown(result: dict[str, Any]) -> str:
     """Markdown tables of an evaluation result (SpineWeb16 or synthetic)."""
     lines: list[str] = []
@@ -376,13 +416,15 @@ def to_markdown(result: dict[str, Any]) -> str:
             "max err main | r main | MAE angle 2 | MAE angle 3 |",
             "|---|---|---|---|---|---|---|---|---|---|---|",
         ]
+        header = lines[-2:]
         for r in result["rows"]:
-            src, meth = _source_label(r["source"])
-            lines.append(
-                f"| {src} | {meth} | {r['n']} | {r['n_failed']} | {_f(r['smape_pct'], 2)} | "
-                f"{_f(r['mae_main_deg'], 2)} | {_f(r['bias_main_deg'], 2)} | "
-                f"{_f(r['max_abs_main_deg'])} | {_f(r['pearson_main'], 3)} | "
-                f"{_f(r['mae_angle2_deg'], 2)} | {_f(r['mae_angle3_deg'], 2)} |")
+            lines.append(_sw_row(r))
+        if result.get("reference_artefacts"):
+            names = ", ".join(f"'{c}'" for c in result["reference_artefacts"])
+            lines += ["", f"Without the {len(result['reference_artefacts'])} image(s) whose "
+                      f"angles.csv angle 1 is not reproduced by the AASCE rule on their own "
+                      f"landmarks (reference artefact: {names}):", "", *header]
+            lines += [_sw_row(r) for r in result["rows_consistent"]]
         if result.get("predicted_on"):
             lines += ["", f"Predicted masks: {result['predicted_on']}."]
     else:
