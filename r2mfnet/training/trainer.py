@@ -328,7 +328,8 @@ class Trainer:
                 rows.append((view, d, float(loss)))
             if len(shown["image"]) < self.cfg.log_images:
                 shown["image"].append(batch["image"][:1].cpu())
-                shown["prob"].append(torch.sigmoid(logits[:1, :1]).cpu())
+                fg = torch.sigmoid(logits[:1, :1]) if logits.shape[1] == 1 else 1 - torch.softmax(logits[:1], 1)[:, :1]
+                shown["prob"].append(fg.cpu())  # foreground probability (classes: 1 - background)
                 shown["mask"].append(batch["mask"][:1].float().cpu())
         all_rows = [r for part in distributed.all_gather_objects(rows) for r in part]  # type: ignore[union-attr]
         net.train(was_training)
