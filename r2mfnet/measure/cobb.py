@@ -251,9 +251,24 @@ def _result(curves: list[Curve], tilts: np.ndarray, pos: np.ndarray, source: str
 
 
 # ----------------------------------------------------------------------------- public API
+MAX_CENTRELINE_TILT_DEG = 80.0
+"""A centreline tilted further than this from vertical runs sideways or back on itself (a mask
+that is not a spine, or a badly broken one): its tilt difference would be a meaningless number."""
+
+
 def cobb_from_centreline(centreline: Centreline, min_curve_deg: float = 5.0) -> CobbResult:
-    """Curves and Cobb angles from a mask's centreline (levels approximate)."""
+    """Curves and Cobb angles from a mask's centreline (levels approximate).
+
+    Raises :class:`MeasurementError` when the centreline turns more than
+    :data:`MAX_CENTRELINE_TILT_DEG` from vertical anywhere.
+    """
     c = centreline
+    worst = float(np.max(np.abs(c.tilt_deg))) if c.tilt_deg.size else 0.0
+    if worst > MAX_CENTRELINE_TILT_DEG:
+        raise MeasurementError(
+            f"the spine's centreline turns {worst:.0f} degrees from vertical (more than "
+            f"{MAX_CENTRELINE_TILT_DEG:.0f}): it runs sideways or back on itself, so the mask "
+            "does not outline a measurable spine")
     curves = _curves_from_profile(c.ys, c.xs, c.tilt_deg, c.level_pos, min_curve_deg)
     return _result(curves, c.tilt_deg, c.level_pos, "mask")
 
