@@ -72,3 +72,21 @@ def test_persistent_workers_train_exactly_like_no_workers(tmp_path, cache_dir):
     assert wa.keys() == wb.keys()
     for key in wa:
         assert torch.equal(wa[key], wb[key]), key
+
+
+@pytest.mark.parametrize("name", ["r2mfnet", "unetpp"])
+def test_channels_last_inference_gives_the_same_probabilities(name):
+    import numpy as np
+
+    from r2mfnet.inference.predictor import Predictor
+    from r2mfnet.models import create
+
+    torch.manual_seed(0)
+    model = create(name, base_channels=4, depth=2)
+    image = np.random.default_rng(0).random((70, 33)).astype(np.float32)
+    plain = Predictor(model, input_size=(32, 16), device="cpu", channels_last=False)
+    fast = Predictor(model, input_size=(32, 16), device="cpu", channels_last=True)
+    a = plain.predict_probability(image)
+    b = fast.predict_probability(image)
+    assert a.shape == image.shape
+    np.testing.assert_allclose(a, b, atol=1e-5)

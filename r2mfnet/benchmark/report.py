@@ -1,0 +1,386 @@
+"""One benchmark run: build every task, time them interleaved, summarise as JSON and markdown.
+
+Everything that is compared is measured in the same rounds (see :mod:`~r2mfnet.benchmark.timing`):
+training steps of each model and switch combination, inference at batch 1 and batch N, a fp32
+(and bf16) matrix product for the peak, and the data pipeline per worker. Ratios are taken per
+round and summarised by their median, so that load from other processes cancels out as far as
+possible; absolute numbers are only as stable as the machine.
+"""
+from __future__ import annotations
+
+import os
+import platform
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable
+
+import torch
+
+from r2mfnet.benchmark import flops as F
+from r2mfnet.benchmark.model_bench import (
+    CASCADE, Switches, build_model, make_inference, make_train_step, parameter_count, state_megabytes,
+)
+from r2mfnet.benchmark.timing import interleaved, median, peak_memory_during
+from r2mfnet.training.losses import DiceCELoss
+
+ALL_SWITCHES = ["fp32", "cl", "bf16", "cl+bf16", "compile", "cl+compile", "bf16+compile", "cl+bf16+compile"]
+QUICK_SWITCHES = ["fp32", "cl", "bf16", "cl+bf16"]
+SLOW_AMP_FRACTION = 0.25
+"""An autocast dtype whose matmul runs below this fraction of fp32's is emulated on this machine
+(e.g. bf16 on a CPU without AVX512-BF16/AMX): its switch combinations are skipped unless forced."""
+
+TARGETS = {
+    "r2mfnet_vs_cascade": ("R2MF-Net (both stages) training throughput / two plain U-Nets in cascade", 0.5),
+    "data_vs_training": ("augmented images/s per worker / images/s training consumes", 3.0),
+    "best_fp32_peak_fraction": ("training FLOP/s / fp32 matmul FLOP/s, best switch combination", 0.4),
+}
+
+
+@dataclass
+class BenchConfig:
+    models: list[str] = field(default_factory=lambda: ["r2mfnet", CASCADE, "unet"])
+    primary: str = "r2mfnet"  # the model every switch combination is measured on
+    size: tuple[int, int] = (256, 128)
+    batch: int = 8
+    base_channels: int = 16
+    depth: int = 4
+    switches: list[str] = field(default_factory=lambda: list(ALL_SWITCHES))
+    device: str = "cpu"
+    rounds: int = 5
+    warmup: int = 1
+    threads: int = 0  # torch intra-op threads; 0 = leave as is
+    matmul_sizes: tuple[int, ...] = (256, 512, 1024)  # peak = the best of these square products
+    force_slow_amp: bool = False  # measure emulated bf16/fp16 too (very slow)
+    data: bool = True
+    data_cases: int = 8
+    data_image_size: tuple[int, int] = (512, 256)  # original resolution of the synthetic images
+    data_items_per_round: int = 24
+    data_cache_dir: str = ".cache/r2mfnet"
+    compile_cache_dir: str | None = None
+
+
+def machine_info(device: torch.device) -> dict[str, Any]:
+    cpu = platform.processor() or ""
+    try:
+        with open("/proc/cpuinfo") as fh:
+            cpu = next((line.split(":", 1)[1].strip() for line in fh if line.startswith("model name")), cpu)
+    except OSError:
+        pass
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:
+        cores = os.cpu_count() or 1
+    info = {
+        "torch": torch.__version__, "python": platform.python_version(), "platform": platform.platform(),
+        "cpu": cpu, "cores": cores, "torch_threads": torch.get_num_threads(), "device": str(device),
+        "load_average_start": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
+    }
+    if device.type == "cuda":
+        info["gpu"] = torch.cuda.get_device_name(device)
+    return info
+
+
+def _safe(errors: dict[str, str], name: str, fn: Callable[[], Any]) -> Any:
+    try:
+        return fn()
+    except Exception as exc:  # a switch the machine cannot run is reported, not fatal
+        errors[name] = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[:300]
+        return None
+
+
+def run_benchmark(cfg: BenchConfig, log: Callable[[str], None] = print) -> dict[str, Any]:
+    started = time.perf_counter()
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    device = torch.device(cfg.device if cfg.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu"))
+    size, batch = tuple(cfg.size), cfg.batch
+    kw = dict(base_channels=cfg.base_channels, depth=cfg.depth)
+    result: dict[str, Any] = {"config": asdict(cfg), "machine": machine_info(device), "errors": {}}
+    errors: dict[str, str] = result["errors"]
+
+    switches = [Switches.parse(s) for s in cfg.switches]
+    if Switches() not in switches:
+        switches.insert(0, Switches())
+    usable = []
+    for sw in switches:
+        if sw.amp and not F.dtype_supported(sw.amp_dtype, device):
+            errors[f"switch {sw.name}"] = f"{sw.amp} is not supported on {device.type}"
+        else:
+            usable.append(sw)
+    switches = usable
+    fast: dict[str, bool] = {}
+    for amp in sorted({sw.amp for sw in switches if sw.amp}):
+        dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}[amp]
+        ref = max(F.matmul_flops_per_s(torch.float32, 256, 3, device), 1.0)
+        got = F.matmul_flops_per_s(dtype, 256, 3, device)
+        fast[amp] = got / ref >= SLOW_AMP_FRACTION
+        result.setdefault("amp_probe", {})[amp] = {"matmul_gflops": got / 1e9, "fp32_matmul_gflops": ref / 1e9}
+        if not fast[amp] and not cfg.force_slow_amp:
+            errors[f"switches with {amp}"] = (
+                f"skipped: a {amp} matmul runs at {got / 1e9:.1f} GFLOP/s vs {ref / 1e9:.1f} for fp32 here "
+                f"(no native {amp} arithmetic); --force-slow-amp measures them anyway")
+    switches = [sw for sw in switches if not sw.amp or fast[sw.amp] or cfg.force_slow_amp]
+
+    # ---- static cost of every model
+    models: dict[str, dict[str, Any]] = {}
+    for name in cfg.models:
+        m = build_model(name, **kw)
+        models[name] = {
+            "params_m": parameter_count(m) / 1e6,
+            "state_mb": state_megabytes(m),
+            "gflops_forward_per_image": F.forward_flops(m, (1, 1, *size)) / 1e9,
+            "gflops_train_per_image": F.train_step_flops(m, (batch, 1, *size), DiceCELoss()) / batch / 1e9,
+        }
+        log(f"{name}: {models[name]['params_m']:.3f} M parameters, "
+            f"{models[name]['gflops_forward_per_image']:.2f} GFLOPs forward / image, "
+            f"{models[name]['gflops_train_per_image']:.2f} GFLOPs per image and training step")
+    result["models"] = models
+
+    # ---- tasks
+    tasks: dict[str, Callable[[], Any]] = {}
+    meta: dict[str, dict[str, Any]] = {}
+
+    def add(name: str, build: Callable[[], Callable[[], Any]], **info: Any) -> None:
+        fn = _safe(errors, name, build)
+        if fn is None:
+            return
+        t0 = time.perf_counter()
+        if _safe(errors, name, lambda: [fn() for _ in range(max(1, cfg.warmup))]) is None:
+            return
+        info["warmup_s"] = time.perf_counter() - t0
+        mem = _safe(errors, name, lambda: peak_memory_during(fn, device))
+        if mem is None:
+            return
+        info.update(mem)
+        tasks[name], meta[name] = fn, info
+        log(f"ready: {name} (warm-up {info['warmup_s']:.1f} s)")
+
+    for name in cfg.models:
+        model_switches = switches if name == cfg.primary else [Switches()]
+        for sw in model_switches:
+            add(f"train {name} {sw.name}",
+                lambda name=name, sw=sw: make_train_step(build_model(name, **kw), sw, batch, size, device,
+                                                         cfg.compile_cache_dir),
+                kind="train", model=name, switches=sw.name, batch=batch)
+            for b in (1, batch):
+                add(f"infer {name} {sw.name} b{b}",
+                    lambda name=name, sw=sw, b=b: make_inference(build_model(name, **kw), sw, b, size, device,
+                                                                 cfg.compile_cache_dir),
+                    kind="infer", model=name, switches=sw.name, batch=b)
+
+    peaks: dict[str, list[float]] = {"fp32": []}
+    if any(sw.amp == "bf16" for sw in switches):
+        peaks["bf16"] = []
+
+    def matmul(dtype_name: str) -> Callable[[], None]:
+        dtype = {"fp32": torch.float32, "bf16": torch.bfloat16}[dtype_name]
+        sizes = cfg.matmul_sizes if dtype_name == "fp32" or device.type == "cuda" else (256,)
+
+        def run() -> None:
+            peaks[dtype_name].append(max(F.matmul_flops_per_s(dtype, n, repeats=3, device=device) for n in sizes))
+
+        return run
+
+    for dtype_name in peaks:
+        tasks[f"matmul {dtype_name}"] = matmul(dtype_name)
+        meta[f"matmul {dtype_name}"] = {"kind": "peak"}
+
+    data_rates: dict[str, list[float]] = {}
+    if cfg.data:
+        data_tasks = _safe(errors, "data", lambda: _data_tasks(cfg, size, data_rates, log))
+        if data_tasks:
+            for name, fn in data_tasks.items():
+                tasks[name], meta[name] = fn, {"kind": "data"}
+
+    # ---- interleaved rounds
+    log(f"timing {len(tasks)} tasks x {cfg.rounds} rounds ...")
+    samples = interleaved(tasks, cfg.rounds, device,
+                          on_round=lambda r: log(f"round {r + 1}/{cfg.rounds} done"))
+    result["samples_s"] = samples
+    result["peak_flops"] = {k: {"median": median(v), "max": max(v) if v else float("nan"), "samples": v}
+                            for k, v in peaks.items()}
+
+    # ---- summaries
+    fp32_peak = peaks["fp32"]  # one value per round, measured next to that round's training steps
+    bf16_peak = peaks.get("bf16", [])
+    train_rows, infer_rows = [], []
+    for name, info in meta.items():
+        t = samples.get(name, [])
+        if info["kind"] == "train":
+            flops_step = models[info["model"]]["gflops_train_per_image"] * 1e9 * info["batch"]
+            achieved = [flops_step / s for s in t]
+            row = {
+                "task": name, "model": info["model"], "switches": info["switches"], "batch": info["batch"],
+                "images_per_s": info["batch"] / median(t), "step_s": median(t),
+                "gflops_per_s": median(achieved) / 1e9,
+                "fp32_peak_fraction": median([a / p for a, p in zip(achieved, fp32_peak)]),
+                "bf16_peak_fraction": median([a / p for a, p in zip(achieved, bf16_peak)]) if bf16_peak else None,
+                "peak_mb": info["peak_mb"], "memory_kind": info["memory_kind"], "warmup_s": info["warmup_s"],
+            }
+            train_rows.append(row)
+        elif info["kind"] == "infer":
+            infer_rows.append({"task": name, "model": info["model"], "switches": info["switches"],
+                               "batch": info["batch"], "ms_per_image": 1e3 * median(t) / info["batch"],
+                               "peak_mb": info["peak_mb"], "memory_kind": info["memory_kind"]})
+    result["train"] = train_rows
+    result["inference"] = infer_rows
+
+    ratios: dict[str, Any] = {}
+    key_p, key_c = f"train {cfg.primary} fp32", f"train {CASCADE} fp32"
+    if key_p in samples and key_c in samples:
+        ratios["r2mfnet_vs_cascade"] = median([c / p for p, c in zip(samples[key_p], samples[key_c])])
+        ratios["r2mfnet_vs_cascade_flops"] = (models[CASCADE]["gflops_train_per_image"]
+                                              / models[cfg.primary]["gflops_train_per_image"])
+    primary_rows = [r for r in train_rows if r["model"] == cfg.primary]
+    if primary_rows:
+        best = max(primary_rows, key=lambda r: r["fp32_peak_fraction"])
+        fastest = max(primary_rows, key=lambda r: r["images_per_s"])
+        ratios["best_fp32_peak_fraction"] = best["fp32_peak_fraction"]
+        ratios["best_fp32_peak_fraction_switches"] = best["switches"]
+        ratios["fastest_training_switches"] = fastest["switches"]
+    if data_rates and key_p in samples:
+        per_round_train = [batch / s for s in samples[key_p]]
+        data_summary = {k: median(v) for k, v in data_rates.items()}
+        result["data"] = {"images_per_s_per_worker": data_summary,
+                          "image_size": list(cfg.data_image_size), "input_size": list(size)}
+        aug = data_rates.get("cached+augment")
+        if aug:
+            ratios["data_vs_training"] = median([a / t for a, t in zip(aug, per_round_train)])
+            if primary_rows:
+                fastest_key = f"train {cfg.primary} {fastest['switches']}"
+                ratios["data_vs_fastest_training"] = median(
+                    [a / (batch / s) for a, s in zip(aug, samples[fastest_key])])
+    result["ratios"] = ratios
+    result["targets"] = {
+        key: {"description": desc, "target": target, "measured": ratios.get(key),
+              "met": None if ratios.get(key) is None else bool(ratios[key] >= target)}
+        for key, (desc, target) in TARGETS.items()
+    }
+    result["machine"]["load_average_end"] = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
+    result["seconds"] = time.perf_counter() - started
+    return result
+
+
+def _data_tasks(cfg: BenchConfig, size: tuple[int, int], rates: dict[str, list[float]],
+                log: Callable[[str], None]) -> dict[str, Callable[[], None]]:
+    """One task per pipeline stage; each call processes ``data_items_per_round`` items on one thread."""
+    from r2mfnet.benchmark.data_bench import _single_thread, synthetic_records
+    from r2mfnet.data.dataset import SegmentationDataset
+
+    h, w = cfg.data_image_size
+    records = synthetic_records(cfg.data_cache_dir, cfg.data_cases, h, w)
+    log(f"data: {len(records)} synthetic views of {h}x{w} px -> input {size[0]}x{size[1]}")
+    variants = {
+        "decode+preprocess": dict(augment=None, cache=False),
+        "cached": dict(augment=None, cache=True),
+        "cached+augment": dict(augment={}, cache=True),
+        "decode+preprocess+augment": dict(augment={}, cache=False),
+    }
+    tasks: dict[str, Callable[[], None]] = {}
+    for name, opts in variants.items():
+        ds = SegmentationDataset(records, image_size=size, **opts)
+        if opts["cache"]:
+            ds.preload()
+        rates[name] = []
+        state = {"next": 0, "epoch": 0}
+
+        def run(ds=ds, name=name, state=state) -> None:
+            n = cfg.data_items_per_round
+            with _single_thread():
+                start = time.perf_counter()
+                for _ in range(n):
+                    if state["next"] == len(ds):
+                        state["next"] = 0
+                        state["epoch"] += 1
+                        ds.set_epoch(state["epoch"])
+                    ds[state["next"]]
+                    state["next"] += 1
+                rates[name].append(n / (time.perf_counter() - start))
+
+        run()  # warm-up (imports, first augmentation build)
+        rates[name].clear()
+        tasks[f"data {name}"] = run
+    return tasks
+
+
+# ------------------------------------------------------------------------------------ markdown
+def _f(v: Any, spec: str = ".2f") -> str:
+    if v is None or (isinstance(v, float) and v != v):
+        return "-"
+    return format(v, spec)
+
+
+def to_markdown(result: dict[str, Any]) -> str:
+    cfg, mach = result["config"], result["machine"]
+    h, w = cfg["size"]
+    nb, prim = cfg["batch"], cfg["primary"]
+    lines = [
+        f"Machine: {mach['cpu']}, {mach['cores']} cores, {mach['torch_threads']} torch threads, device "
+        f"{mach['device']}, torch {mach['torch']}; load average {_f((mach.get('load_average_start') or [None])[0], '.1f')}"
+        f" at start, {_f((mach.get('load_average_end') or [None])[0], '.1f')} at end.",
+        f"Input 1x{h}x{w}, batch {cfg['batch']}, base_channels {cfg['base_channels']}, depth {cfg['depth']}; "
+        f"{cfg['rounds']} interleaved rounds, medians.",
+        "",
+        "| model | params (M) | GFLOPs fwd / image | GFLOPs train / image | train images/s | infer ms/image b1 |"
+        f" infer ms/image b{nb} | train peak mem (MB) | state (MB) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    train = {r["task"]: r for r in result.get("train", [])}
+    infer = {r["task"]: r for r in result.get("inference", [])}
+    for name, m in result["models"].items():
+        t = train.get(f"train {name} fp32", {})
+        lines.append(
+            f"| {name} | {m['params_m']:.3f} | {m['gflops_forward_per_image']:.2f} | {m['gflops_train_per_image']:.2f} | "
+            f"{_f(t.get('images_per_s'))} | {_f(infer.get(f'infer {name} fp32 b1', {}).get('ms_per_image'), '.1f')} | "
+            f"{_f(infer.get(f'infer {name} fp32 b{nb}', {}).get('ms_per_image'), '.1f')} | "
+            f"{_f(t.get('peak_mb'), '.0f')} | {m['state_mb']:.0f} |")
+    peak = result["peak_flops"]
+    lines += [
+        "",
+        f"Switch combinations, {cfg['primary']} (joint stage: both networks, forward + backward + AdamW). "
+        f"Matmul peak measured in the same rounds: fp32 {_f(peak['fp32']['median'] / 1e9, '.1f')} GFLOP/s"
+        + (f", bf16 {_f(peak['bf16']['median'] / 1e9, '.1f')} GFLOP/s" if "bf16" in peak else "") + " (medians).",
+        "",
+        "| switches | train images/s | speed-up | achieved GFLOP/s | % of fp32 peak | % of bf16 peak |"
+        f" infer ms/image b1 | infer ms/image b{nb} | train peak mem (MB) | warm-up (s) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    base = train.get(f"train {cfg['primary']} fp32", {}).get("images_per_s")
+    for r in result.get("train", []):
+        if r["model"] != cfg["primary"]:
+            continue
+        sw = r["switches"]
+        bf = r.get("bf16_peak_fraction")
+        lines.append(
+            f"| {sw} | {r['images_per_s']:.2f} | {_f(r['images_per_s'] / base if base else None)}x | "
+            f"{r['gflops_per_s']:.1f} | {100 * r['fp32_peak_fraction']:.1f} | {_f(100 * bf if bf else None, '.0f')} | "
+            f"{_f(infer.get(f'infer {prim} {sw} b1', {}).get('ms_per_image'), '.1f')} | "
+            f"{_f(infer.get(f'infer {prim} {sw} b{nb}', {}).get('ms_per_image'), '.1f')} | "
+            f"{_f(r['peak_mb'], '.0f')} | {r['warmup_s']:.1f} |")
+    data = result.get("data")
+    if data:
+        ips = data["images_per_s_per_worker"]
+        tr = base
+        dh, dw = data["image_size"]
+        lines += [
+            "",
+            f"Data pipeline, one worker (1 torch + 1 OpenCV thread), {dh}x{dw} px synthetic PNGs -> {h}x{w} input, "
+            f"vs {cfg['primary']} fp32 training consumption {_f(tr)} images/s:",
+            "",
+            "| stage | images/s per worker | x training consumption |",
+            "|---|---:|---:|",
+        ]
+        for k, v in ips.items():
+            lines.append(f"| {k} | {v:.1f} | {_f(v / tr if tr else None, '.1f')} |")
+    lines += ["", "| target (issue 7) | required | measured | met |", "|---|---:|---:|---|"]
+    for key, t in result["targets"].items():
+        extra = ""
+        if key == "best_fp32_peak_fraction" and result["ratios"].get("best_fp32_peak_fraction_switches"):
+            extra = f" ({result['ratios']['best_fp32_peak_fraction_switches']})"
+        met = "-" if t["met"] is None else ("yes" if t["met"] else "**no**")
+        lines.append(f"| {t['description']} | >= {t['target']} | {_f(t['measured'])}{extra} | {met} |")
+    if result.get("errors"):
+        lines += ["", "Not measured:"] + [f"- {k}: {v}" for k, v in result["errors"].items()]
+    lines.append("")
+    lines.append(f"Benchmark wall time {result['seconds']:.0f} s.")
+    return "\n".join(lines)
