@@ -198,6 +198,12 @@ def evaluate_spineweb16(
             raise ValueError("split must be 'test' (needs the checkpoint path) or 'all'")
         else:
             pred_note = "all images (split=all: some may have been seen in training)"
+    if pred_ids is not None:
+        # Every row on the same held-out images, so predicted and ground-truth rows compare.
+        records = [r for r in records if r.case_id in pred_ids]
+        if not records:
+            raise DataError("none of the selected images is in the checkpoint's test split; "
+                            "use split=all or a larger subset", path=manifest)
     per_image: list[dict[str, Any]] = []
     for rec in _progress(records, "SpineWeb16 angles", progress):
         lm = json.loads(Path(rec.landmarks).read_text(encoding="utf-8"))
@@ -426,7 +432,9 @@ def to_markdown(result: dict[str, Any]) -> str:
                       f"landmarks (reference artefact: {names}):", "", *header]
             lines += [_sw_row(r) for r in result["rows_consistent"]]
         if result.get("predicted_on"):
-            lines += ["", f"Predicted masks: {result['predicted_on']}."]
+            lines += ["", f"Predicted masks: {result['predicted_on']}"
+                      + (f"; checkpoint {result['checkpoint']}" if result.get("checkpoint") else "")
+                      + "."]
     else:
         lines += [
             f"Synthetic, {result['n_cases']} cases x 3 views; reference: the generator's angle "
