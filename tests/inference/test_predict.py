@@ -104,7 +104,8 @@ def _png(path: Path, arr: np.ndarray) -> None:
     path.write_bytes(buf.tobytes())
 
 
-def test_folder_with_corrupt_file_reports_it_and_processes_the_rest(tmp_path, checkpoint):
+def test_folder_with_corrupt_file_reports_it_and_processes_the_rest(tmp_path, checkpoint, capsys):
+    """In-process (the script's own path is covered above): exit code 1, the file named."""
     from tests.conftest import make_view_arrays
 
     folder = tmp_path / "in put"
@@ -116,10 +117,11 @@ def test_folder_with_corrupt_file_reports_it_and_processes_the_rest(tmp_path, ch
     (folder / "p03 broken.png").write_bytes(good[: len(good) // 2])  # truncated copy
     (folder / "notes.txt").write_text("not an image")
     out = tmp_path / "out"
-    res = run_script("predict.py", [f"checkpoint={checkpoint}", f"input={folder}",
-                                    f"output_dir={out}", "progress=false"])
-    assert res.returncode == 1, res.stdout + res.stderr
-    assert "p03 broken.png" in res.stderr and "truncated" in res.stderr
+    code = predict_from_cli([f"checkpoint={checkpoint}", f"input={folder}", f"output_dir={out}",
+                             "progress=false"])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "p03 broken.png" in err and "truncated" in err
     summary = json.loads((out / "summary.json").read_text())
     assert [f["input"].endswith("p03 broken.png") for f in summary["failed_inputs"]] == [True]
     assert summary["ignored_files"] == ["notes.txt"]

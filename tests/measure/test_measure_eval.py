@@ -89,7 +89,7 @@ def test_spineweb16_rule_reproduces_angles_csv_and_gt_masks_are_close(tmp_path):
     from r2mfnet.measure.evaluate import evaluate_spineweb16
 
     root = _spineweb16_root()
-    manifest = prepare_spineweb16(root, tmp_path / "sw", limit=4)
+    manifest = prepare_spineweb16(root, tmp_path / "sw", limit=3)
     for rec in load_manifest(manifest, check_images=False):
         lm = json.loads(Path(rec.landmarks).read_text())
         from r2mfnet.data.io import image_shape
@@ -100,7 +100,7 @@ def test_spineweb16_rule_reproduces_angles_csv_and_gt_masks_are_close(tmp_path):
     result = evaluate_spineweb16(manifest, root=root, methods=("vertebrae",), progress=False)
     rows = {r["source"]: r for r in result["rows"]}
     assert rows["landmarks/file_order"]["smape_pct"] < 0.01
-    # End plates from the ground-truth masks: within 4 degrees of the experts' main angle (the
-    # 4th image's L4 and L5 quadrilaterals overlap in the labels, so the mask merges them: 3.1).
-    assert rows["gt/vertebrae"]["n"] == 4 and rows["gt/vertebrae"]["smape_pct"] < 5.0
-    assert rows["gt/vertebrae"]["max_abs_main_deg"] < 4.0
+    # End plates from the ground-truth masks: within 1 degree of the experts' main angle on these
+    # three images (on all 480: MAE 0.18 deg, docs/clinical.md).
+    assert rows["gt/vertebrae"]["n"] == 3 and rows["gt/vertebrae"]["smape_pct"] < 5.0
+    assert rows["gt/vertebrae"]["max_abs_main_deg"] < 1.0
