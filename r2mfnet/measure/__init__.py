@@ -4,6 +4,9 @@
 ``cobb_curves_from_landmarks(corners)`` is the same measurement from vertebra landmarks (the
 reference); ``measure_case({view: mask})`` measures the three views and the flexibility of each
 curve; ``draw_measurement`` / ``side_by_side`` / ``case_picture`` make the report picture.
+``cobb_from_mask_vertebrae`` measures on each vertebra's end plates instead of the centreline
+(``method="vertebrae"`` in ``measure_case``); ``aasce_angles_*`` give the three SpineWeb16 /
+AASCE ``angles.csv`` angles. Evaluation: :mod:`r2mfnet.measure.evaluate`, ``docs/clinical.md``.
 Definitions and conventions: ``docs/measure.md``.
 """
 from __future__ import annotations
@@ -32,8 +35,14 @@ from r2mfnet.measure.flexibility import (
     flexibility_from_views,
 )
 from r2mfnet.measure.landmarks import cobb_from_landmarks, vertebra_tilts_deg
+from r2mfnet.measure.aasce import aasce_angles_from_landmarks, aasce_angles_from_measurement
+from r2mfnet.measure.vertebrae import cobb_from_mask_vertebrae, vertebra_tilts
 
 __all__ = [
+    "aasce_angles_from_landmarks",
+    "aasce_angles_from_measurement",
+    "cobb_from_mask_vertebrae",
+    "vertebra_tilts",
     "CaseMeasurement",
     "Centreline",
     "CobbResult",
