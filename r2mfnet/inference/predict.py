@@ -227,14 +227,15 @@ def process_case(
         try:
             data = read_image(iv.path)
             mask = np.asarray(get_mask(iv, data.array), dtype=bool)
+            if mask.shape != data.array.shape:
+                raise DataError(f"mask size {mask.shape[1]} x {mask.shape[0]} px differs from "
+                                f"the image's {data.array.shape[1]} x {data.array.shape[0]} px",
+                                path=iv.mask or iv.path)
         except R2MFNetError as exc:
             failures.append({"case_id": case.case_id, "view": view, "input": str(iv.path),
                              "error": str(exc)})
             view_errors[view] = _view_error(view, str(exc), "unreadable")
             continue
-        if mask.shape != data.array.shape:
-            raise DataError(f"mask size {mask.shape} differs from the image {data.array.shape}",
-                            path=iv.path)
         spacing = iv.pixel_spacing_mm or data.pixel_spacing_mm
         inputs[view].update(size_hw=list(data.array.shape), pixel_spacing_mm=spacing)
         image01 = normalize_intensity(data.array)
