@@ -17,12 +17,16 @@ reported by name and the Cobb angle is measured on the end plates, as a clinicia
    d. a level with no label left is reported **missing**; gaps are not filled and no vertebra
       is moved to another level. ``CleanReport`` lists every removal and its reason.
 
-2. **End plates** (:func:`fit_vertebra`): in a frame turned to the vertebra's orientation, the
-   upper and lower outlines of the central ``core`` (60 %) of its width are fitted with straight
-   lines; the frame is re-turned to their mean until it settles. This gives the upper and lower
-   end-plate tilts, the mid-line tilt (their mean, as the landmark mid-line is) and four fitted
-   corners (TL, TR, BL, BR). Tilts: degrees in image coordinates, positive = right end lower
-   (as :func:`~r2mfnet.measure.landmarks.vertebra_tilts_deg`).
+2. **End plates** (:func:`fit_vertebra`): the convex quadrilateral that best covers the vertebra
+   names its corners (TL, TR, BL, BR, with the spine direction from the neighbouring vertebrae),
+   so end plates and sides stay apart even for sheared or wedged vertebrae; each end plate is
+   then refined to sub-pixel (the outline of the Gaussian-smoothed vertebra over the central
+   ``core`` (60 %) of the plate, fitted with a straight line). This gives the upper and lower
+   end-plate tilts, four corners and the mid-line tilt (left-edge midpoint to right-edge
+   midpoint, as for landmarks). Tilts: degrees in image coordinates, positive = right end lower
+   (as :func:`~r2mfnet.measure.landmarks.vertebra_tilts_deg`). A piece whose mid-line is more
+   than 30 deg off the perpendicular to the line through its neighbours is not a vertebral body
+   and is dropped (reported).
 
 3. **Curves** (:func:`measure_labels`): the landmark reference's curve finding
    (:mod:`r2mfnet.measure.cobb`) on one sample per named vertebra (mid-line tilt, level position
@@ -199,11 +203,12 @@ def _outline_fit(g: np.ndarray, origin: tuple[float, float], cx: float, cy: floa
     return (float(s_top), float(c_top)), (float(s_bot), float(c_bot))
 
 
-def fit_vertebra(
+def _frame_fit(
     ys: np.ndarray, xs: np.ndarray, start_deg: float = 0.0, core: float = 0.6, passes: int = 6,
     sigma: float = 1.0,
 ) -> tuple[float, float, float, np.ndarray] | None:
-    """End plates of one vertebra's pixels: ``(midline_deg, upper_deg, lower_deg, corners)``.
+    """Fallback end-plate fit in one frame turned to the whole vertebra (no corner finding):
+    ``(midline_deg, upper_deg, lower_deg, corners)``.
 
     ``corners`` is ``(4, 2)`` TL, TR, BL, BR (x, y): the fitted end-plate lines at the
     vertebra's left and right extent. ``start_deg`` is a first guess of the mid-line tilt (e.g.
@@ -256,6 +261,141 @@ def fit_vertebra(
     return 0.5 * (upper + lower), upper, lower, corners
 
 
+def _smoothed_indicator(ys: np.ndarray, xs: np.ndarray, sigma: float) -> tuple[np.ndarray, np.ndarray, tuple[int, int]]:
+    """(binary box, Gaussian-smoothed box, (row, col) of the box's origin) of one vertebra."""
+    pad = int(np.ceil(3 * sigma)) + 3
+    y0, x0 = int(ys.min()) - pad, int(xs.min()) - pad
+    ind = np.zeros((int(ys.max()) - y0 + pad + 1, int(xs.max()) - x0 + pad + 1), np.float32)
+    ind[ys.astype(int) - y0, xs.astype(int) - x0] = 1.0
+    g = ndimage.gaussian_filter(ind, sigma) if sigma > 0 else ind
+    return ind, g, (y0, x0)
+
+
+def _quadrilateral(ind: np.ndarray, origin: tuple[int, int]) -> np.ndarray | None:
+    """Four corners (x, y, image coordinates, any order) of the convex quadrilateral that best
+    covers the piece (``cv2.approxPolyN``: least added area); None if unavailable or degenerate."""
+    import cv2
+
+    if not hasattr(cv2, "approxPolyN"):  # OpenCV < 4.11
+        return None
+    contours, _ = cv2.findContours(ind.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    if not contours:
+        return None
+    c = max(contours, key=cv2.contourArea)
+    if len(c) < 8:
+        return None
+    try:
+        q = cv2.approxPolyN(c, 4, ensure_convex=True).reshape(-1, 2).astype(np.float64)
+    except cv2.error:
+        return None
+    if q.shape != (4, 2) or cv2.contourArea(q.astype(np.float32)) < 0.5 * float(ind.sum()):
+        return None
+    return q + np.array([origin[1], origin[0]], dtype=np.float64)
+
+
+def _refine_plate(g: np.ndarray, origin: tuple[int, int], p: np.ndarray, q: np.ndarray, depth: float,
+                  core: float, sigma: float, passes: int = 3) -> tuple[np.ndarray, np.ndarray] | None:
+    """Sub-pixel line ``(point, unit direction p->q)`` of the outline near the edge ``p -> q``.
+
+    The outside of the piece is to the left of ``p -> q`` (``p, q`` = TL, TR for the upper end
+    plate, BR, BL for the lower one). Along lines across the edge over its central ``core``, the
+    first 0.5 crossing of ``g`` coming from outside is the outline; a straight-line fit moves and
+    turns the edge, ``passes`` times.
+    """
+    m = 0.5 * (p + q)
+    d = q - p
+    length = float(np.hypot(*d))
+    if length < 4:
+        return None
+    d = d / length
+    v_out = 2.0 * sigma + 3.0
+    v_in = max(2.0, min(0.45 * depth, 3.0 * v_out + 0.2 * depth))
+    step = 0.25
+    ss = np.arange(-v_out, v_in + 1e-9, step)
+    for _ in range(passes):
+        n = np.array([d[1], -d[0]])  # outward normal (left of p -> q in image coordinates)
+        us = np.arange(-0.5 * core * length, 0.5 * core * length + 1e-9, 0.5)
+        if us.size < 5:
+            return None
+        uu, sv = np.meshgrid(us, ss, indexing="ij")
+        x = m[0] + uu * d[0] - sv * n[0] - origin[1]
+        y = m[1] + uu * d[1] - sv * n[1] - origin[0]
+        vals = ndimage.map_coordinates(g, [y.ravel(), x.ravel()], order=1, mode="constant", cval=0.0)
+        vals = vals.reshape(uu.shape) - 0.5
+        inside = vals >= 0
+        ok = inside.any(axis=1) & ~inside[:, 0]
+        if ok.sum() < 5:
+            return None
+        rows = np.nonzero(ok)[0]
+        f = np.argmax(inside, axis=1)[rows]
+        a0, a1 = vals[rows, f - 1], vals[rows, f]
+        s_cross = ss[f - 1] + step * (-a0) / np.maximum(a1 - a0, 1e-12)
+        slope, icpt = np.polyfit(us[rows], -s_cross, 1)  # outward offset e(u) = slope * u + icpt
+        m = m + icpt * n
+        d = d + slope * n
+        d = d / float(np.hypot(*d))
+    return m, d
+
+
+def _intersect(p: np.ndarray, d: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Intersection of the line ``p + t d`` with the line through ``a`` and ``b``."""
+    e = b - a
+    den = d[0] * e[1] - d[1] * e[0]
+    if abs(den) < 1e-9:
+        return a
+    t = ((a[0] - p[0]) * e[1] - (a[1] - p[1]) * e[0]) / den
+    return p + t * d
+
+
+def fit_vertebra(
+    ys: np.ndarray, xs: np.ndarray, start_deg: float = 0.0, core: float = 0.6, sigma: float = 1.0,
+) -> tuple[float, float, float, np.ndarray] | None:
+    """End plates of one vertebra's pixels: ``(midline_deg, upper_deg, lower_deg, corners)``.
+
+    1. The convex quadrilateral that best covers the piece (least added area) gives four
+       corners; they are named TL, TR, BL, BR with the spine direction ``start_deg`` + 90 deg
+       (:func:`r2mfnet.data.spineweb16.order_corners`: the pair of opposite edges more
+       perpendicular to the spine are the end plates). A sheared or wedged vertebra thus keeps
+       its end plates apart from its sides.
+    2. Each end plate is refined to sub-pixel: the vertebra's indicator is smoothed (Gaussian
+       ``sigma``), and across the central ``core`` of the plate the outline (0.5 crossing) is
+       fitted with a straight line (:func:`_refine_plate`).
+    3. Corners = the refined plates cut by the quadrilateral's sides; ``midline_deg`` = the
+       landmark mid-line of these corners (left-edge midpoint to right-edge midpoint,
+       :func:`~r2mfnet.measure.landmarks.vertebra_tilts_deg`), ``upper_deg``/``lower_deg`` the
+       plates' tilts.
+
+    ``start_deg`` is the expected mid-line tilt (perpendicular to the line through the
+    neighbouring vertebrae). Falls back to a single-frame fit (:func:`_frame_fit`) when no
+    quadrilateral is found. ``None`` when the piece is too small.
+    """
+    from r2mfnet.data.spineweb16 import order_corners
+
+    xs = np.asarray(xs, dtype=np.float64)
+    ys = np.asarray(ys, dtype=np.float64)
+    if xs.size < 6:
+        return None
+    ind, g, origin = _smoothed_indicator(ys, xs, sigma)
+    quad = _quadrilateral(ind, origin)
+    if quad is None:
+        return _frame_fit(ys, xs, start_deg, core, sigma=sigma)
+    r = np.radians(start_deg)
+    tl, tr, bl, br = order_corners(quad, np.array([-np.sin(r), np.cos(r)]))
+    depth = float(np.hypot(*(0.5 * (bl + br) - 0.5 * (tl + tr))))
+    top = _refine_plate(g, origin, tl, tr, depth, core, sigma)
+    bottom = _refine_plate(g, origin, br, bl, depth, core, sigma)
+    if top is None or bottom is None:
+        return _frame_fit(ys, xs, start_deg, core, sigma=sigma)
+    (pt, dt), (pb, db) = top, bottom
+    corners = np.array([_intersect(pt, dt, tl, bl), _intersect(pt, dt, tr, br),
+                        _intersect(pb, db, tl, bl), _intersect(pb, db, tr, br)])
+    upper = float(np.degrees(np.arctan2(dt[1], dt[0])))
+    lower = float(np.degrees(np.arctan2(-db[1], -db[0])))  # db points right to left
+    mid_vec = 0.5 * (corners[1] + corners[3]) - 0.5 * (corners[0] + corners[2])  # as vertebra_tilts_deg
+    mid = float(np.degrees(np.arctan2(mid_vec[1], mid_vec[0])))
+    return mid, upper, lower, corners
+
+
 @dataclass(frozen=True)
 class LabelledVertebra:
     """One named vertebra: centre, area, mid-line and end-plate tilts, fitted corners."""
@@ -277,9 +417,14 @@ class LabelledVertebra:
 
 
 def vertebrae_from_labels(
-    labels: np.ndarray, clean: bool = True, core: float = 0.6, min_area_fraction: float = 0.2
+    labels: np.ndarray, clean: bool = True, core: float = 0.6, min_area_fraction: float = 0.2,
+    max_deviation_deg: float = 30.0,
 ) -> tuple[list[LabelledVertebra], CleanReport]:
-    """Every (cleaned) vertebra of a label map with its end plates, top to bottom."""
+    """Every (cleaned) vertebra of a label map with its end plates, top to bottom.
+
+    A piece whose fitted mid-line is more than ``max_deviation_deg`` off the perpendicular to the
+    line through its neighbours' centres is not a vertebral body (e.g. two overlapping labelled
+    vertebrae split down a diagonal): it is dropped and reported, not measured."""
     lab = _check_labels(labels)
     if clean:
         lab, report = clean_labels(lab, min_area_fraction)
@@ -307,6 +452,11 @@ def vertebrae_from_labels(
             report.dropped[LEVELS[k - 1]] = "too small to fit end plates"
             continue
         mid, up, low, corners = fit
+        if len(pix) >= 3 and abs((mid - start + 90.0) % 180.0 - 90.0) > max_deviation_deg:
+            report.dropped[LEVELS[k - 1]] = (
+                f"not a vertebral body: mid-line {mid:.0f} deg, {max_deviation_deg:g}+ deg off "
+                f"the perpendicular to its neighbours ({start:.0f} deg)")
+            continue
         out.append(LabelledVertebra(LEVELS[k - 1], k, float(xx.mean()), float(yy.mean()), int(yy.size),
                                     float(mid), float(up), float(low), corners))
     report.present = [v.level for v in out]

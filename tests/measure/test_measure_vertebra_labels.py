@@ -186,3 +186,25 @@ def test_picture_has_the_image_size_and_draws_something():
     pic = draw_labels(image, lab, m, title="case 1")
     assert pic.shape == (*lab.shape, 3) and pic.dtype == np.uint8
     assert (pic != pic[..., :1]).any()  # coloured labels and lines
+
+
+def test_piece_far_off_its_neighbours_is_dropped_not_measured():
+    spine = make_spine(SHAPES["C"], height=1200.0)
+    corners = spine.corners.copy()
+    c = corners[9].mean(axis=0)  # T10 turned by 45 degrees about its centre
+    r = np.radians(45.0)
+    rot = np.array([[np.cos(r), -np.sin(r)], [np.sin(r), np.cos(r)]])
+    corners[9] = (corners[9] - c) @ rot.T + c
+    m = measure_labels(rasterize_labels(corners, spine.mask.shape))
+    assert "T10" in m.report.missing and m.report.dropped["T10"].startswith("not a vertebral body")
+    assert "T10" not in {c[k] for c in m.curves for k in ("upper", "lower", "apex")}
+
+
+def test_sheared_vertebra_keeps_end_plates_apart_from_sides():
+    # a parallelogram: plates at 12 deg, sides strongly slanted (as in many expert labels)
+    tl, tr = np.array([60.0, 60.0]), np.array([60.0 + 150 * np.cos(np.radians(12)), 60 + 150 * np.sin(np.radians(12))])
+    shear = np.array([45.0, 85.0])
+    q = np.array([tl, tr, tl + shear, tr + shear])
+    yy, xx = np.nonzero(_exact_raster(q, (260, 300)))
+    mid, up, low, _ = fit_vertebra(yy, xx, start_deg=12.0)
+    assert abs(up - 12.0) < 1.0 and abs(low - 12.0) < 1.0 and abs(mid - 12.0) < 1.0
