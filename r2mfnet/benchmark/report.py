@@ -168,47 +168,57 @@ def run_benchmark(cfg: BenchConfig, log: Callable[[str], None] = print) -> dict[
                                                                  cfg.compile_cache_dir),
                     kind="infer", model=name, switches=sw.name, batch=b)
 
-    peaks: dict[str, list[float]] = {"fp32": []}
-    if any(sw.amp == "bf16" for sw in switches):
-        peaks["bf16"] = []
+    # ---- execution order: compared tasks next to each other, a matmul peak probe before every
+    # training step (the FLOP/s fraction divides by the peak measured seconds earlier)
+    peak_dtypes = ["fp32"] + (["bf16"] if any(sw.amp == "bf16" for sw in switches) else [])
+    peaks_at: dict[str, dict[str, list[float]]] = {}
 
-    def matmul(dtype_name: str) -> Callable[[], None]:
-        dtype = {"fp32": torch.float32, "bf16": torch.bfloat16}[dtype_name]
-        sizes = cfg.matmul_sizes if dtype_name == "fp32" or device.type == "cuda" else (256,)
-
+    def probe(train_name: str) -> Callable[[], None]:
         def run() -> None:
-            peaks[dtype_name].append(max(F.matmul_flops_per_s(dtype, n, repeats=3, device=device) for n in sizes))
+            for dtype_name in peak_dtypes:
+                dtype = {"fp32": torch.float32, "bf16": torch.bfloat16}[dtype_name]
+                sizes = cfg.matmul_sizes if dtype_name == "fp32" or device.type == "cuda" else (256,)
+                peaks_at[train_name][dtype_name].append(
+                    max(F.matmul_flops_per_s(dtype, n, repeats=3, device=device) for n in sizes))
 
         return run
 
-    for dtype_name in peaks:
-        tasks[f"matmul {dtype_name}"] = matmul(dtype_name)
-        meta[f"matmul {dtype_name}"] = {"kind": "peak"}
+    def rank(name: str) -> tuple[int, int]:
+        info = meta[name]
+        first = info.get("model") == cfg.primary and info.get("switches") == "fp32"
+        return ({"train": 0, "infer": 1}.get(info["kind"], 2), 0 if first else 1 if info.get("switches") == "fp32" else 2)
+
+    ordered: dict[str, Callable[[], Any]] = {}
+    for name in sorted(tasks, key=rank):  # stable: building order within a rank
+        if meta[name]["kind"] == "train":
+            peaks_at[name] = {d: [] for d in peak_dtypes}
+            ordered[f"peak before {name}"] = probe(name)
+        ordered[name] = tasks[name]
 
     data_rates: dict[str, list[float]] = {}
     if cfg.data:
         data_tasks = _safe(errors, "data", lambda: _data_tasks(cfg, size, data_rates, log))
         if data_tasks:
             for name, fn in data_tasks.items():
-                tasks[name], meta[name] = fn, {"kind": "data"}
+                ordered[name], meta[name] = fn, {"kind": "data"}
 
     # ---- interleaved rounds
-    log(f"timing {len(tasks)} tasks x {cfg.rounds} rounds ...")
-    samples = interleaved(tasks, cfg.rounds, device,
+    log(f"timing {len(ordered)} tasks x {cfg.rounds} rounds ...")
+    samples = interleaved(ordered, cfg.rounds, device,
                           on_round=lambda r: log(f"round {r + 1}/{cfg.rounds} done"))
-    result["samples_s"] = samples
-    result["peak_flops"] = {k: {"median": median(v), "max": max(v) if v else float("nan"), "samples": v}
-                            for k, v in peaks.items()}
+    result["samples_s"] = {k: v for k, v in samples.items() if not k.startswith("peak before ")}
+    all_peaks = {d: [x for at in peaks_at.values() for x in at[d]] for d in peak_dtypes}
+    result["peak_flops"] = {d: {"median": median(v), "max": max(v) if v else float("nan"), "samples": v}
+                            for d, v in all_peaks.items()}
 
     # ---- summaries
-    fp32_peak = peaks["fp32"]  # one value per round, measured next to that round's training steps
-    bf16_peak = peaks.get("bf16", [])
     train_rows, infer_rows = [], []
     for name, info in meta.items():
         t = samples.get(name, [])
         if info["kind"] == "train":
             flops_step = models[info["model"]]["gflops_train_per_image"] * 1e9 * info["batch"]
             achieved = [flops_step / s for s in t]
+            fp32_peak, bf16_peak = peaks_at[name]["fp32"], peaks_at[name].get("bf16", [])
             row = {
                 "task": name, "model": info["model"], "switches": info["switches"], "batch": info["batch"],
                 "images_per_s": info["batch"] / median(t), "step_s": median(t),
@@ -228,7 +238,8 @@ def run_benchmark(cfg: BenchConfig, log: Callable[[str], None] = print) -> dict[
     ratios: dict[str, Any] = {}
     key_p, key_c = f"train {cfg.primary} fp32", f"train {CASCADE} fp32"
     if key_p in samples and key_c in samples:
-        ratios["r2mfnet_vs_cascade"] = median([c / p for p, c in zip(samples[key_p], samples[key_c])])
+        ratios["r2mfnet_vs_cascade_rounds"] = [c / p for p, c in zip(samples[key_p], samples[key_c])]
+        ratios["r2mfnet_vs_cascade"] = median(ratios["r2mfnet_vs_cascade_rounds"])
         ratios["r2mfnet_vs_cascade_flops"] = (models[CASCADE]["gflops_train_per_image"]
                                               / models[cfg.primary]["gflops_train_per_image"])
     primary_rows = [r for r in train_rows if r["model"] == cfg.primary]
@@ -263,44 +274,12 @@ def run_benchmark(cfg: BenchConfig, log: Callable[[str], None] = print) -> dict[
 
 def _data_tasks(cfg: BenchConfig, size: tuple[int, int], rates: dict[str, list[float]],
                 log: Callable[[str], None]) -> dict[str, Callable[[], None]]:
-    """One task per pipeline stage; each call processes ``data_items_per_round`` items on one thread."""
-    from r2mfnet.benchmark.data_bench import _single_thread, synthetic_records
-    from r2mfnet.data.dataset import SegmentationDataset
+    from r2mfnet.benchmark.data_bench import make_data_tasks, synthetic_records
 
     h, w = cfg.data_image_size
     records = synthetic_records(cfg.data_cache_dir, cfg.data_cases, h, w)
     log(f"data: {len(records)} synthetic views of {h}x{w} px -> input {size[0]}x{size[1]}")
-    variants = {
-        "decode+preprocess": dict(augment=None, cache=False),
-        "cached": dict(augment=None, cache=True),
-        "cached+augment": dict(augment={}, cache=True),
-        "decode+preprocess+augment": dict(augment={}, cache=False),
-    }
-    tasks: dict[str, Callable[[], None]] = {}
-    for name, opts in variants.items():
-        ds = SegmentationDataset(records, image_size=size, **opts)
-        if opts["cache"]:
-            ds.preload()
-        rates[name] = []
-        state = {"next": 0, "epoch": 0}
-
-        def run(ds=ds, name=name, state=state) -> None:
-            n = cfg.data_items_per_round
-            with _single_thread():
-                start = time.perf_counter()
-                for _ in range(n):
-                    if state["next"] == len(ds):
-                        state["next"] = 0
-                        state["epoch"] += 1
-                        ds.set_epoch(state["epoch"])
-                    ds[state["next"]]
-                    state["next"] += 1
-                rates[name].append(n / (time.perf_counter() - start))
-
-        run()  # warm-up (imports, first augmentation build)
-        rates[name].clear()
-        tasks[f"data {name}"] = run
-    return tasks
+    return make_data_tasks(records, size, cfg.data_items_per_round, rates)
 
 
 # ------------------------------------------------------------------------------------ markdown
