@@ -76,6 +76,26 @@ def matmul_flops_per_s(dtype: torch.dtype = torch.float32, n: int = 1024, repeat
     return 2.0 * n**3 / best
 
 
+def matmul_rates(dtype: torch.dtype = torch.float32, n: int = 1024, repeats: int = 3,
+                 device: str | torch.device = "cpu") -> tuple[float, float]:
+    """Best ``(FLOP per wall second, FLOP per process-CPU second)`` of ``repeats`` square products."""
+    device = torch.device(device)
+    a = torch.randn(n, n, device=device).to(dtype)
+    b = torch.randn(n, n, device=device).to(dtype)
+    torch.mm(a, b)
+    best_wall = best_cpu = float("inf")
+    for _ in range(max(1, repeats)):
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        start, cpu_start = time.perf_counter(), time.process_time()
+        torch.mm(a, b)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        best_wall = min(best_wall, time.perf_counter() - start)
+        best_cpu = min(best_cpu, max(time.process_time() - cpu_start, 1e-9))
+    return 2.0 * n**3 / best_wall, 2.0 * n**3 / best_cpu
+
+
 def dtype_supported(dtype: torch.dtype, device: str | torch.device = "cpu") -> bool:
     """Whether a small matmul in ``dtype`` runs on ``device`` (fp16 on CPU may not)."""
     try:

@@ -1,9 +1,12 @@
 """Timing under load: interleaved rounds and medians; peak-memory probes.
 
-The machine this project is developed on has 2 cores shared with other jobs, so absolute times
+The machine this project is developed on has 2 cores shared with other jobs, so wall-clock times
 drift by 2x within minutes. :func:`interleaved` therefore runs every task once per round, round
 after round, and keeps every sample: ratios between tasks are computed *per round* (both
-measured within seconds of each other) and then summarised by their median.
+measured within seconds of each other) and then summarised by their median. It also records the
+process CPU time of every call: with a fixed number of threads, CPU seconds measure what the work
+cost independently of how much of the machine other jobs took (only cache and memory-bandwidth
+contention remain), so cost ratios and FLOP/s fractions are computed from CPU time on CPU.
 
 Memory: on CUDA :func:`torch.cuda.max_memory_allocated` during one call. On CPU there is no
 allocator statistic, so :class:`RSSPeak` samples the process's resident set size
@@ -99,19 +102,28 @@ def peak_memory_during(fn: Callable[[], object], device: torch.device) -> dict[s
 
 def interleaved(tasks: dict[str, Callable[[], object]], rounds: int, device: torch.device,
                 calls_per_round: dict[str, int] | None = None,
-                on_round: Callable[[int], None] | None = None) -> dict[str, list[float]]:
-    """Seconds per call of each task in each round (tasks run in turn, ``rounds`` times)."""
+                on_round: Callable[[int], None] | None = None,
+                cpu_samples: dict[str, list[float]] | None = None) -> dict[str, list[float]]:
+    """Wall seconds per call of each task in each round (tasks run in turn, ``rounds`` times).
+
+    ``cpu_samples``, if given, receives the process CPU seconds per call as well: on a CPU shared
+    with other jobs, CPU time is what the work cost, whatever share of the cores it was given.
+    """
     calls_per_round = calls_per_round or {}
     samples: dict[str, list[float]] = {name: [] for name in tasks}
+    if cpu_samples is not None:
+        cpu_samples.update({name: [] for name in tasks})
     for r in range(rounds):
         for name, fn in tasks.items():
             calls = max(1, calls_per_round.get(name, 1))
             synchronize(device)
-            start = time.perf_counter()
+            start, cpu_start = time.perf_counter(), time.process_time()
             for _ in range(calls):
                 fn()
             synchronize(device)
             samples[name].append((time.perf_counter() - start) / calls)
+            if cpu_samples is not None:
+                cpu_samples[name].append((time.process_time() - cpu_start) / calls)
         if on_round is not None:
             on_round(r)
     return samples
