@@ -89,9 +89,19 @@ def _safe(errors: dict[str, str], name: str, fn: Callable[[], Any]) -> Any:
 
 
 def run_benchmark(cfg: BenchConfig, log: Callable[[str], None] = print) -> dict[str, Any]:
-    started = time.perf_counter()
+    """Run the benchmark with ``cfg.threads`` torch threads, restoring the caller's count after
+    (callers in the same process, tests included, must not inherit the benchmark's setting)."""
+    threads_before = torch.get_num_threads()
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
+    try:
+        return _run_benchmark(cfg, log)
+    finally:
+        torch.set_num_threads(threads_before)
+
+
+def _run_benchmark(cfg: BenchConfig, log: Callable[[str], None]) -> dict[str, Any]:
+    started = time.perf_counter()
     device = torch.device(cfg.device if cfg.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu"))
     size, batch = tuple(cfg.size), cfg.batch
     kw = dict(base_channels=cfg.base_channels, depth=cfg.depth)
