@@ -13,13 +13,15 @@
               │                   └──── MC-Skip ─────▶ │ encoder stage fuses   │
               ▼                                        │ several coarse levels │
                                                        └──────────┬───────────┘
+                                            coarse_logits ──────────▶ + (fine_residual)
                                                                   ▼ logits
 
 Both networks are :class:`~r2mfnet.models.skeleton.EncoderDecoder` with widths
 ``base_channels * 2**l`` (l = 0..depth), Inception stage blocks, R2-Jump skips, SCSE-Lite at the
 bottleneck, 2x2 transposed-conv up-sampling and a 1x1 head. The fine network's input is the image
-plus the coarse network's per-class sigmoid probability, and its encoder stages receive the
-coarse decoder features through MC-Skip. See docs/architecture.md for every size and why.
+plus the coarse network's per-class sigmoid probability, its encoder stages receive the
+coarse decoder features through MC-Skip, and (``fine_residual``) its output is a correction added
+to the coarse logits. See docs/architecture.md for every size and why.
 
 Ablation switches (each off = its plain counterpart; all off = exactly :class:`~r2mfnet.models.
 baselines.unet.UNet`, which the tests check):
@@ -77,6 +79,10 @@ class R2MFNet(SegmentationModel):
         scse_reduction: channel reduction of SCSE-Lite's SE branch.
         norm: ``"group"`` (default; batch-size independent in train and eval, which matters for
             batches of 1-4 full radiographs) or ``"batch"``.
+        fine_residual: the fine network predicts a correction added to the coarse logits
+            (default) instead of logits from scratch. The fine stage then starts from the coarse
+            result rather than below it: on the demo the from-scratch fine network needed three
+            of its epochs to climb back to the coarse network's validation Dice.
 
     ``forward`` returns ``{"logits": fine, "coarse_logits": coarse}`` with the cascade and
     ``{"logits": coarse}`` without. :meth:`set_stage` selects what runs and learns.
@@ -101,10 +107,11 @@ class R2MFNet(SegmentationModel):
         mcskip_fusion: str = "gate",
         scse_reduction: int = DEFAULT_REDUCTION,
         norm: str = "group",
+        fine_residual: bool = True,
     ):
         check_common(in_channels, num_classes, base_channels, depth, norm)
         for key, value in (("inception", inception), ("r2jump", r2jump), ("mcskip", mcskip),
-                           ("scse", scse), ("cascade", cascade)):
+                           ("scse", scse), ("cascade", cascade), ("fine_residual", fine_residual)):
             if not isinstance(value, bool):
                 raise ConfigError(f"model.{key} must be true or false, got {value!r}")
         if inception and base_channels < 4:
@@ -132,8 +139,9 @@ class R2MFNet(SegmentationModel):
             cascade=cascade, recurrent_steps=recurrent_steps,
             r2jump_units=None if r2jump_units is None else list(units),
             mcskip_levels=mcskip_levels, mcskip_fusion=mcskip_fusion,
-            scse_reduction=scse_reduction, norm=norm,
+            scse_reduction=scse_reduction, norm=norm, fine_residual=fine_residual,
         )
+        self.fine_residual = fine_residual
         self.channels = [base_channels * 2**level for level in range(depth + 1)]
         self.cascade = cascade
         self.use_mcskip = mcskip and cascade
@@ -219,4 +227,6 @@ class R2MFNet(SegmentationModel):
             coarse, features = self.coarse(x)
         fine_input = torch.cat([x, torch.sigmoid(coarse)], dim=1)
         fine, _ = self.fine(fine_input, features if self.use_mcskip else None)
+        if self.fine_residual:
+            fine = coarse + fine
         return {"logits": fine, "coarse_logits": coarse}

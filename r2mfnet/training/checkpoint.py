@@ -20,7 +20,8 @@ from r2mfnet.atomic import atomic_write
 from r2mfnet.errors import CheckpointError
 
 FORMAT = "r2mfnet-checkpoint"
-VERSION = 1
+VERSION = 2
+"""2: R2MF-Net gained ``fine_residual`` (default on); version-1 R2MF-Net checkpoints predate it."""
 
 
 def _payload_digest(buffer: bytes) -> str:
@@ -80,11 +81,24 @@ def unwrap(model: nn.Module) -> nn.Module:
     return getattr(model, "_orig_mod", model)
 
 
+def model_config_of(state: dict[str, Any]) -> dict[str, Any]:
+    """The checkpoint's model keyword arguments, with the meaning they had when it was written.
+
+    A version-1 R2MF-Net checkpoint has no ``fine_residual`` key because its fine network
+    predicted logits from scratch; rebuilding it with today's default (residual) would load
+    without error and predict wrongly, so the old meaning is filled in explicitly.
+    """
+    config = dict(state["model_config"])
+    if state.get("version", 0) < 2 and config.get("name") == "r2mfnet":
+        config.setdefault("fine_residual", False)
+    return config
+
+
 def build_model_from_state(state: dict[str, Any], source: str = "checkpoint") -> nn.Module:
     """Instantiate the registry model described by ``state['model_config']`` and load its weights."""
     from r2mfnet.models import create
 
-    config = dict(state["model_config"])
+    config = model_config_of(state)
     try:
         model = create(**config)
         model.load_state_dict(state["model"])

@@ -76,3 +76,25 @@ def test_no_cascade_has_no_stages() -> None:
 @pytest.mark.parametrize("name", ["unet", "r2unet", "attention_unet", "unetpp"])
 def test_baselines_have_no_stages(name: str) -> None:
     assert create(name, **TINY).has_stages is False
+
+
+def test_fine_network_refines_the_coarse_logits_residually() -> None:
+    """fine_residual=True: with a silent fine head the cascade returns exactly the coarse logits,
+    so the fine stage starts from the coarse result; fine_residual=False predicts from scratch."""
+    x = torch.rand(1, 1, 40, 24)
+    for residual in (True, False):
+        torch.manual_seed(0)
+        model = create("r2mfnet", fine_residual=residual, **TINY).eval()
+        torch.nn.init.zeros_(model.fine.head.weight)
+        torch.nn.init.zeros_(model.fine.head.bias)
+        with torch.no_grad():
+            out = model(x)
+        if residual:
+            torch.testing.assert_close(out["logits"], out["coarse_logits"])
+        else:
+            assert torch.count_nonzero(out["logits"]) == 0
+
+
+def test_fine_residual_must_be_a_bool() -> None:
+    with pytest.raises(ConfigError, match="fine_residual"):
+        create("r2mfnet", fine_residual="yes", **TINY)

@@ -96,6 +96,10 @@ def test_resumed_run_matches_uninterrupted_run(tmp_path, cache_dir):
     # Interrupt in the middle of the second coarse epoch, then resume from latest.pt.
     with pytest.raises(TrainingInterrupted) as info:
         train(compose_config([*overrides, "trainer.max_steps=3"]), tmp_path / "cut")
+    # A different model must not silently load the same-shaped weights.
+    with pytest.raises(ConfigError, match="model.fine_residual=True"):
+        train(compose_config([*overrides, f"trainer.resume={info.value.checkpoint}", "model.fine_residual=false"]),
+              tmp_path / "other")
     resumed = train(compose_config([*overrides, f"trainer.resume={info.value.checkpoint}"]), tmp_path / "other")
     assert resumed["run_dir"] == tmp_path / "cut"  # a resumed run continues in its own folder
     assert full["train"].steps == resumed["train"].steps

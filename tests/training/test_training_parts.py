@@ -95,6 +95,21 @@ def test_checkpoint_roundtrip_and_corruption_detected(tmp_path):
         load_checkpoint(tmp_path / "missing.pt")
 
 
+def test_version_1_r2mfnet_checkpoint_keeps_its_from_scratch_fine_network(tmp_path):
+    from r2mfnet.models import create
+    from r2mfnet.training.checkpoint import load_model
+
+    torch.manual_seed(0)
+    old = create("r2mfnet", base_channels=4, depth=2, fine_residual=False).eval()
+    config = {k: v for k, v in old.model_config.items() if k != "fine_residual"}  # as version 1 wrote it
+    save_checkpoint(tmp_path / "v1.pt", {"version": 1, "model_config": config, "model": old.state_dict()})
+    rebuilt = load_model(tmp_path / "v1.pt")
+    assert rebuilt.fine_residual is False
+    x = torch.rand(1, 1, 32, 16)
+    with torch.no_grad():
+        torch.testing.assert_close(rebuilt(x)["logits"], old(x)["logits"])
+
+
 def test_failed_write_keeps_previous_checkpoint(tmp_path, monkeypatch):
     path = tmp_path / "latest.pt"
     save_checkpoint(path, {"model_config": {}, "model": {"v": 1}})
