@@ -156,6 +156,40 @@ def results_table(root: str | Path, models: Sequence[str] = DEFAULT_MODELS) -> s
     return "\n".join(lines)
 
 
+def paired_table(
+    root: str | Path, models: Sequence[str] = DEFAULT_MODELS, reference: str = "r2mfnet", seed: int = 0,
+    metric: str = "dice",
+) -> str:
+    """Markdown table of each model's per-image ``metric`` minus the reference's, same seed.
+
+    Reads each run's ``eval/metrics_per_case.csv``; patients come from the manifest of the
+    reference run's data config (see :mod:`r2mfnet.experiments.paired` for why).
+    """
+    from r2mfnet.config import validate
+    from r2mfnet.data.build import resolve_manifest
+    from r2mfnet.experiments.paired import paired_difference, patients_from_manifest, read_per_case
+
+    root = Path(root)
+    ref_dir = root / RunSpec(reference, seed).key
+    if not (ref_dir / "result.json").is_file():
+        return f"(no finished `{ref_dir.name}` run: no paired comparison)"
+    ref_result = json.loads((ref_dir / "result.json").read_text())
+    patients = patients_from_manifest(resolve_manifest(validate(_compose(ref_result["overrides"])).data))
+    ref_scores = read_per_case(ref_dir / "eval" / "metrics_per_case.csv", metric)
+    lines = [
+        f"| model | mean Δ{metric} vs {reference} | 95% CI (patient bootstrap) | images where {reference} is higher | images / patients |",
+        "|---|---|---|---|---|",
+    ]
+    for model in models:
+        run_dir = root / RunSpec(model, seed).key
+        if model == reference or not (run_dir / "result.json").is_file():
+            continue
+        d = paired_difference(ref_scores, read_per_case(run_dir / "eval" / "metrics_per_case.csv", metric), patients)
+        lines.append(f"| {model} | {d.mean:+.4f} | [{d.ci_low:+.4f}, {d.ci_high:+.4f}] | "
+                     f"{100 * d.reference_better:.0f}% | {d.n_images} / {d.n_patients} |")
+    return "\n".join(lines)
+
+
 def machine_description() -> str:
     cpu = platform.processor() or platform.machine()
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
@@ -168,7 +202,9 @@ def write_results(root: str | Path, output: str | Path, command: str, models: Se
     """Write the table with the hardware and the command that produced it."""
     text = (
         f"Command: `{command}`\n\nMachine: {machine_description()}\n\n"
-        f"{results_table(root, models)}\n"
+        f"{results_table(root, models)}\n\n"
+        "Paired per-image Dice differences, seed 0 (negative: lower than R2MF-Net):\n\n"
+        f"{paired_table(root, models)}\n"
     )
     atomic_write_text(output, text)
     return text
