@@ -13,7 +13,9 @@ with the angles measured
   (:func:`r2mfnet.measure.aasce.aasce_angles_from_landmarks`) to the fitted corners, so angle 1
   is the largest mid-line angle between two vertebrae, ``angles.csv``'s own definition;
 * optionally from **predicted** label maps of an 18-class checkpoint (``--checkpoint``), on the
-  checkpoint's held-out test patients (or ``--split all``);
+  checkpoint's held-out test patients (or ``--split all``); every row then uses those images only;
+* optionally from **predicted binary masks** of a binary checkpoint trained on the same split
+  (``--binary-checkpoint``), measured by the clinical layer's two tilt methods;
 * optionally from an **oracle at model resolution** (``--oracle 256x128``): the ground-truth
   label map letterboxed to the model's input size (as the training target is) and mapped back
   exactly as a prediction is (:func:`r2mfnet.inference.labels.labels_from_probabilities` on its
@@ -51,6 +53,8 @@ SOURCES = {
     "gt_mask/vertebrae": "binary GT mask, end plates of its parts (clinical layer)",
     "gt_mask/centreline": "binary GT mask, centreline (clinical layer)",
     "gt_labels/vertebra_level": "GT vertebra label map, named vertebrae (this module)",
+    "pred_mask/vertebrae": "predicted binary mask, end plates of its parts (binary checkpoint)",
+    "pred_mask/centreline": "predicted binary mask, centreline (binary checkpoint)",
     "pred_labels/vertebra_level": "predicted vertebra label map (18-class checkpoint)",
     "oracle_labels/vertebra_level": "GT labels through the model-size letterbox and back (perfect model)",
 }
@@ -114,8 +118,15 @@ def compare_spineweb16(
     split: str = "test",
     progress: bool = True,
     oracle_size: tuple[int, int] | None = None,
+    binary_checkpoint: str | Path | None = None,
 ) -> dict[str, Any]:
-    """Measure every selected image each way; returns ``{"rows", "per_image", ...}``."""
+    """Measure every selected image each way; returns ``{"rows", "per_image", ...}``.
+
+    With a ``checkpoint`` and ``split="test"``, *every* row is computed on that checkpoint's
+    held-out images only, so that the rows compare. ``binary_checkpoint`` (a binary model trained
+    on the same split) adds the clinical layer's measurement of its predicted masks: the side by
+    side of binary-mask and vertebra-level measurement from predictions.
+    """
     from r2mfnet.data.io import image_shape, read_image, read_mask
     from r2mfnet.data.labels import read_label_map
     from r2mfnet.data.manifest import load_manifest
@@ -135,6 +146,13 @@ def compare_spineweb16(
             pred_ids, pred_note = _checkpoint_test_case_ids(Path(checkpoint), records_all, "spineweb16")
         else:
             pred_note = "all images (some may have been seen in training)"
+    if pred_ids is not None:
+        records = [r for r in records if r.case_id in pred_ids]
+    binary_predictor = None
+    if binary_checkpoint is not None:
+        from r2mfnet.inference.predictor import Predictor
+
+        binary_predictor = Predictor.from_checkpoint(binary_checkpoint, device="cpu")
     items = records
     if progress:
         from tqdm.auto import tqdm
@@ -168,7 +186,14 @@ def compare_spineweb16(
             tri, info = labels_triple(oracle_labels(read_label_map(rec.landmarks, shape), oracle_size), shape[0])
             row["measured"]["oracle_labels/vertebra_level"] = tri
             row["info"]["oracle_labels/vertebra_level"] = info
-        if predictor is not None and (pred_ids is None or rec.case_id in pred_ids):
+        if binary_predictor is not None:
+            pred_mask = binary_predictor.predict_mask(read_image(rec.image).array)
+            for m in binary_methods:
+                tri, err = measure_triple(pred_mask, m)
+                row["measured"][f"pred_mask/{m}"] = tri
+                if err:
+                    row["info"][f"pred_mask/{m}"] = {"error": err}
+        if predictor is not None:
             from r2mfnet.inference.labels import predict_label_maps
 
             try:
@@ -230,6 +255,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--every", type=int, default=1, help="every k-th image")
     ap.add_argument("--limit", type=int, default=None)
     ap.add_argument("--checkpoint", default=None, help="an 18-class checkpoint (data.labels=vertebrae)")
+    ap.add_argument("--binary-checkpoint", default=None,
+                    help="a binary checkpoint trained on the same split: adds predicted-mask rows")
     ap.add_argument("--split", default="test", choices=("test", "all"))
     ap.add_argument("--oracle", default=None, metavar="HxW",
                     help="also measure GT labels letterboxed to HxW and back (e.g. 256x128)")
@@ -238,7 +265,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     result = compare_spineweb16(args.manifest, every=args.every, limit=args.limit,
                                 checkpoint=args.checkpoint, split=args.split, progress=not args.no_progress,
-                                oracle_size=tuple(int(v) for v in args.oracle.lower().split("x")) if args.oracle else None)
+                                oracle_size=tuple(int(v) for v in args.oracle.lower().split("x")) if args.oracle else None,
+                                binary_checkpoint=args.binary_checkpoint)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     from r2mfnet.measure.evaluate import _round

@@ -54,3 +54,26 @@ def test_compare_on_two_spineweb16_images(tmp_path):
     assert rows["gt_labels/vertebra_level"]["n_failed"] == 0
     assert rows["gt_labels/vertebra_level"]["mae_main_deg"] < 1.5
     assert "SMAPE angle 1" in to_markdown(result)
+
+
+@pytest.mark.skipif(SW_ROOT is None, reason="SpineWeb16 not available (set R2MFNET_SPINEWEB16)")
+def test_compare_adds_predicted_binary_mask_rows(tmp_path):
+    """--binary-checkpoint measures a binary model's masks on the same images as the GT rows."""
+    import torch
+
+    from r2mfnet.data.spineweb16 import prepare_spineweb16
+    from r2mfnet.models import create
+    from r2mfnet.training.checkpoint import save_checkpoint
+
+    torch.manual_seed(0)
+    model = create("unet", base_channels=4, depth=2)  # untrained: its masks may fail to measure
+    ckpt = tmp_path / "binary.pt"
+    save_checkpoint(ckpt, {"model_config": dict(model.model_config), "model": model.state_dict(),
+                           "preprocess": {"input_size": [64, 32], "clahe": False}})
+    manifest = prepare_spineweb16(SW_ROOT, tmp_path / "sw", limit=2)
+    result = compare_spineweb16(manifest, binary_methods=("centreline",), progress=False, binary_checkpoint=ckpt)
+    rows = {r["source"]: r for r in result["rows"]}
+    assert {"gt_mask/centreline", "pred_mask/centreline"} <= set(rows)
+    pred, gt = rows["pred_mask/centreline"], rows["gt_mask/centreline"]
+    assert pred["n"] + pred["n_failed"] == gt["n"] + gt["n_failed"] == 2
+    assert all("pred_mask/centreline" in r["measured"] for r in result["per_image"])
