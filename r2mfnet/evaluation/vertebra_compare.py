@@ -46,6 +46,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from r2mfnet.errors import MeasurementError, R2MFNetError
+from r2mfnet.evaluation.vertebra_metrics import VertebraMetric
 
 log = logging.getLogger("r2mfnet.evaluation.vertebra_compare")
 
@@ -160,6 +161,7 @@ def compare_spineweb16(
         items = tqdm(records, desc="SpineWeb16 binary vs vertebra-level", dynamic_ncols=True)
     per_image: list[dict[str, Any]] = []
     seconds: dict[str, float] = {}
+    segmentation = VertebraMetric()  # the 18-class checkpoint's per-vertebra Dice and identification
     for rec in items:
         lm = json.loads(Path(rec.landmarks).read_text(encoding="utf-8"))
         ref = lm.get("cobb_angles_deg")
@@ -178,12 +180,13 @@ def compare_spineweb16(
                 if err:
                     row["info"][f"gt_mask/{m}"] = {"error": err}
         t = time.perf_counter()
-        tri, info = labels_triple(read_label_map(rec.landmarks, shape), shape[0])
+        gt_labels = read_label_map(rec.landmarks, shape)
+        tri, info = labels_triple(gt_labels, shape[0])
         seconds["gt_labels/vertebra_level"] = seconds.get("gt_labels/vertebra_level", 0.0) + time.perf_counter() - t
         row["measured"]["gt_labels/vertebra_level"] = tri
         row["info"]["gt_labels/vertebra_level"] = info
         if oracle_size is not None:
-            tri, info = labels_triple(oracle_labels(read_label_map(rec.landmarks, shape), oracle_size), shape[0])
+            tri, info = labels_triple(oracle_labels(gt_labels, oracle_size), shape[0])
             row["measured"]["oracle_labels/vertebra_level"] = tri
             row["info"]["oracle_labels/vertebra_level"] = info
         if binary_predictor is not None:
@@ -198,6 +201,7 @@ def compare_spineweb16(
 
             try:
                 pred = predict_label_maps(predictor, [read_image(rec.image).array])[0]
+                segmentation.update(pred, gt_labels, rec.case_id, rec.view)
                 tri, info = labels_triple(pred, shape[0])
             except R2MFNetError as exc:
                 tri, info = None, {"error": str(exc)}
@@ -214,6 +218,7 @@ def compare_spineweb16(
         "predicted_on": pred_note,
         "seconds_per_image": {k: round(v / max(1, len(per_image)), 3) for k, v in seconds.items()},
         "rows": rows,
+        "segmentation": segmentation.aggregate() if segmentation.rows() else None,
         "per_image": per_image,
     }
 
@@ -234,6 +239,12 @@ def to_markdown(result: dict[str, Any]) -> str:
             f"| {f(r.get('bias_main_deg'))} | {f(r.get('max_abs_main_deg'))} | {f(r.get('pearson_main'), 3)} "
             f"| {f(r.get('smape_pct'))} |"
         )
+    seg = result.get("segmentation")
+    if seg:
+        lines += ["", f"Predicted label maps ({seg['n_images']} images): mean per-vertebra Dice "
+                  f"{f(seg['mean_dice'], 3)}, identification rate {f(seg['identification_rate'], 3)} "
+                  f"({seg['n_vertebrae']} ground-truth vertebrae); Dice per level: "
+                  + ", ".join(f"{k} {f(v)}" for k, v in seg["dice_per_level"].items()) + "."]
     extra = [r for r in result["rows"] if "mae_endplate_main_deg" in r]
     for r in extra:
         lines.append("")

@@ -57,8 +57,9 @@ def test_compare_on_two_spineweb16_images(tmp_path):
 
 
 @pytest.mark.skipif(SW_ROOT is None, reason="SpineWeb16 not available (set R2MFNET_SPINEWEB16)")
-def test_compare_adds_predicted_binary_mask_rows(tmp_path):
-    """--binary-checkpoint measures a binary model's masks on the same images as the GT rows."""
+def test_compare_adds_predicted_rows_and_label_metrics(tmp_path):
+    """--binary-checkpoint measures a binary model's masks on the same images as the GT rows;
+    --checkpoint adds the 18-class model's per-vertebra Dice and identification rate."""
     import torch
 
     from r2mfnet.data.spineweb16 import prepare_spineweb16
@@ -70,8 +71,16 @@ def test_compare_adds_predicted_binary_mask_rows(tmp_path):
     ckpt = tmp_path / "binary.pt"
     save_checkpoint(ckpt, {"model_config": dict(model.model_config), "model": model.state_dict(),
                            "preprocess": {"input_size": [64, 32], "clahe": False}})
+    labels_model = create("unet", base_channels=4, depth=2, num_classes=18)
+    labels_ckpt = tmp_path / "labels.pt"
+    save_checkpoint(labels_ckpt, {"model_config": dict(labels_model.model_config), "model": labels_model.state_dict(),
+                                  "preprocess": {"input_size": [64, 32], "clahe": False}})
     manifest = prepare_spineweb16(SW_ROOT, tmp_path / "sw", limit=2)
-    result = compare_spineweb16(manifest, binary_methods=("centreline",), progress=False, binary_checkpoint=ckpt)
+    result = compare_spineweb16(manifest, binary_methods=("centreline",), progress=False, binary_checkpoint=ckpt,
+                                checkpoint=labels_ckpt)
+    seg = result["segmentation"]  # per-vertebra Dice and identification of the 18-class model
+    assert seg["n_images"] == 2 and seg["n_vertebrae"] == 34 and 0.0 <= seg["identification_rate"] <= 1.0
+    assert "identification rate" in to_markdown(result)
     rows = {r["source"]: r for r in result["rows"]}
     assert {"gt_mask/centreline", "pred_mask/centreline"} <= set(rows)
     pred, gt = rows["pred_mask/centreline"], rows["gt_mask/centreline"]
