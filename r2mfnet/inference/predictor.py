@@ -49,8 +49,6 @@ class Predictor:
         self.channels_last = self.device.type == "cpu" if channels_last is None else bool(channels_last)
         if self.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
-        if hasattr(self.model, "set_stage"):
-            self.model.set_stage("joint")
         self.letterbox = Letterbox(int(input_size[0]), int(input_size[1]))
         self.use_clahe = use_clahe
         self.tta_flip = tta_flip

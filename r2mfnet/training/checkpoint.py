@@ -111,8 +111,13 @@ def load_model(path: str | Path, map_location: str | torch.device = "cpu") -> nn
     """Rebuild the trained model stored at ``path``, in eval mode.
 
     The preprocessing the model was trained with is attached as ``model.preprocess_config``.
+    A checkpoint saved during the coarse stage (``best_coarse.pt``) holds a fine network that was
+    never trained, so its model predicts with the coarse network alone; any other runs the whole
+    cascade.
     """
     state = load_checkpoint(path, map_location=map_location)
     model = build_model_from_state(state, source=f"checkpoint '{path}'")
     model.preprocess_config = dict(state.get("preprocess", {}))
+    if hasattr(model, "set_stage"):
+        model.set_stage("coarse" if state.get("stage") == "coarse" else "joint")
     return model.eval()

@@ -110,6 +110,25 @@ def test_version_1_r2mfnet_checkpoint_keeps_its_from_scratch_fine_network(tmp_pa
         torch.testing.assert_close(rebuilt(x)["logits"], old(x)["logits"])
 
 
+def test_coarse_stage_checkpoint_predicts_with_the_coarse_network(tmp_path):
+    """best_coarse.pt's fine network was never trained: loading it must not run it."""
+    from r2mfnet.models import create
+    from r2mfnet.training.checkpoint import load_model
+
+    torch.manual_seed(0)
+    model = create("r2mfnet", base_channels=4, depth=2).eval()
+    x = torch.rand(1, 1, 32, 16)
+    with torch.no_grad():
+        expected = model(x)
+    for stage, key in (("coarse", "coarse_logits"), ("fine", "logits")):
+        save_checkpoint(tmp_path / f"{stage}.pt", {"model_config": dict(model.model_config),
+                                                  "model": model.state_dict(), "stage": stage})
+        with torch.no_grad():
+            got = load_model(tmp_path / f"{stage}.pt")(x)["logits"]
+        torch.testing.assert_close(got, expected[key])
+    assert not torch.allclose(expected["logits"], expected["coarse_logits"])
+
+
 def test_failed_write_keeps_previous_checkpoint(tmp_path, monkeypatch):
     path = tmp_path / "latest.pt"
     save_checkpoint(path, {"model_config": {}, "model": {"v": 1}})
