@@ -200,11 +200,12 @@ def machine_description() -> str:
 
 def write_results(root: str | Path, output: str | Path, command: str, models: Sequence[str] = DEFAULT_MODELS) -> str:
     """Write the table with the hardware and the command that produced it."""
-    text = (
-        f"Command: `{command}`\n\nMachine: {machine_description()}\n\n"
-        f"{results_table(root, models)}\n\n"
-        "Paired per-image Dice differences, seed 0 (negative: lower than R2MF-Net):\n\n"
-        f"{paired_table(root, models)}\n"
+    seeds = sorted(int(p.parent.name.rsplit("_seed", 1)[1]) for p in Path(root).glob("r2mfnet_seed*/result.json"))
+    paired = "".join(
+        f"\nPaired per-image Dice differences, seed {seed} (negative: lower than R2MF-Net):\n\n"
+        f"{paired_table(root, models, seed=seed)}\n"
+        for seed in seeds
     )
+    text = f"Command: `{command}`\n\nMachine: {machine_description()}\n\n{results_table(root, models)}\n{paired}"
     atomic_write_text(output, text)
     return text
