@@ -42,7 +42,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from r2mfnet.atomic import atomic_write, atomic_write_json, atomic_write_text
-from r2mfnet.errors import ConfigError, DataError, R2MFNetError
+from r2mfnet.errors import ConfigError, DataError, MeasurementError, R2MFNetError
 
 log = logging.getLogger("r2mfnet.predict")
 
@@ -205,12 +205,18 @@ def process_case(
     settings: Mapping[str, Any],
     method: str = "vertebrae",
     mask_label: str = "predicted masks",
+    get_labels: MaskFn | None = None,
 ) -> tuple[dict[str, Any], list[dict[str, str]]]:
     """Predict, measure and write one case; return its ``measurements.json`` dict and failures.
 
     ``get_mask(view, raw_image)`` gives the bool mask at the image's size (the predictor's, or the
     manifest's own). A view whose image cannot be read becomes an ``"unreadable"`` error entry
     and a failure; the other views are still measured.
+
+    ``get_labels`` (an 18-class checkpoint) gives a vertebra label map instead; the binary mask
+    is then its union, measured as usual, and each view also gets a ``vertebra_level`` entry
+    (curves with named end and apex vertebrae, from the end plates of the labelled vertebrae)
+    and ``<view>_levels.png``, side by side in ``report_levels.png``.
     """
     from r2mfnet.data.io import read_image
     from r2mfnet.data.preprocess import normalize_intensity
@@ -222,11 +228,16 @@ def process_case(
     inputs: dict[str, Any] = {}
     files: dict[str, Any] = {}
     view_errors: dict[str, dict[str, Any]] = {}
+    labels: dict[str, np.ndarray] = {}
     for view, iv in case.views.items():
         inputs[view] = {"image": str(iv.path), "view_from": iv.view_from}
         try:
             data = read_image(iv.path)
-            mask = np.asarray(get_mask(iv, data.array), dtype=bool)
+            if get_labels is not None:
+                labels[view] = np.asarray(get_labels(iv, data.array))
+                mask = labels[view] > 0
+            else:
+                mask = np.asarray(get_mask(iv, data.array), dtype=bool)
             if mask.shape != data.array.shape:
                 raise DataError(f"mask size {mask.shape[1]} x {mask.shape[0]} px differs from "
                                 f"the image's {data.array.shape[1]} x {data.array.shape[0]} px",
@@ -257,6 +268,8 @@ def process_case(
         picture = case_picture(measured, images, masks, subtitle=mask_label)
         _write_png(folder / "report.png", picture)
         files["report"] = "report.png"
+    if labels:
+        files["report_levels"] = _vertebra_levels(labels, images, views_out, files, folder)
     result = {
         "schema": SCHEMA,
         "case_id": case.case_id,
@@ -277,6 +290,31 @@ def process_case(
     }
     atomic_write_json(folder / "measurements.json", result)
     return result, failures
+
+
+def _vertebra_levels(labels: Mapping[str, np.ndarray], images: Mapping[str, np.ndarray],
+                     views_out: dict[str, Any], files: dict[str, Any], folder: Path) -> str:
+    """Measure each view's label map by named vertebrae; write its picture and the side by side."""
+    import cv2
+
+    from r2mfnet.measure.vertebra_labels import draw_labels, measure_labels
+
+    pictures = []
+    for view, lab in labels.items():
+        try:
+            m = measure_labels(lab)
+            views_out[view]["vertebra_level"] = m.to_dict()
+        except MeasurementError as exc:
+            m = None
+            views_out[view]["vertebra_level"] = {"error": str(exc)}
+        pic = draw_labels(images[view], lab, m, title=view)
+        _write_png(folder / f"{view}_levels.png", pic)
+        files[view]["levels"] = f"{view}_levels.png"
+        pictures.append(pic)
+    height = max(p.shape[0] for p in pictures)
+    row = np.hstack([cv2.resize(p, (round(p.shape[1] * height / p.shape[0]), height)) for p in pictures])
+    _write_png(folder / "report_levels.png", row)
+    return "report_levels.png"
 
 
 # ----------------------------------------------------------------------------- whole run
@@ -305,6 +343,7 @@ def run_predictions(
     mask_label: str = "predicted masks",
     progress: bool = True,
     ignored: Sequence[str] = (),
+    get_labels: MaskFn | None = None,
 ) -> PredictSummary:
     """Process every case (see :func:`process_case`), then write ``summary.json``/``.csv``."""
     out = Path(output_dir)
@@ -321,7 +360,7 @@ def run_predictions(
         iterator = bar
     rows: list[dict[str, Any]] = []
     for case, name in iterator:
-        result, failures = process_case(case, out / name, get_mask, settings, method, mask_label)
+        result, failures = process_case(case, out / name, get_mask, settings, method, mask_label, get_labels)
         for f in failures:
             msg = f"r2mfnet: skipped unreadable input {f['input']}: {f['error']}"
             (bar.write if bar is not None else print)(msg)
@@ -381,6 +420,7 @@ def predict_from_cli(argv: list[str]) -> int:
                                 "input_kind": kind, "masks": masks_src}
     if kind != "manifest":
         settings["view_rule"] = VIEW_RULE
+    get_labels: MaskFn | None = None
     if masks_src == "predicted":
         if not args.get("checkpoint"):
             raise ConfigError("checkpoint=PATH is required (a best.pt written by scripts/train.py)"
@@ -396,6 +436,12 @@ def predict_from_cli(argv: list[str]) -> int:
         def get_mask(iv: InputView, raw: np.ndarray) -> np.ndarray:
             return predictor.predict_mask(raw)
 
+        if int(predictor.model.model_config.get("num_classes", 1)) > 1:
+            from r2mfnet.inference.labels import predict_label_maps
+
+            def get_labels(iv: InputView, raw: np.ndarray) -> np.ndarray:
+                return predict_label_maps(predictor, [raw])[0]
+
         label = "predicted masks"
     else:
         from r2mfnet.data.io import read_mask
@@ -407,7 +453,8 @@ def predict_from_cli(argv: list[str]) -> int:
 
         label = "manifest masks, not predicted"
     summary = run_predictions(cases, Path(str(args["output_dir"])), get_mask, settings, method,
-                              label, progress=bool(args.get("progress", True)), ignored=ignored)
+                              label, progress=bool(args.get("progress", True)), ignored=ignored,
+                              get_labels=get_labels)
     n_views = sum(len(c.views) for c in cases)
     print(f"\n{len(cases)} case(s), {n_views} view(s) processed; results in {summary.output_dir}")
     measured = sum(1 for c in summary.cases for v in c["views"].values() if v["measured"])

@@ -16,6 +16,8 @@ from r2mfnet.inference.predict import (
     predict_from_cli,
     view_from_filename,
 )
+from r2mfnet.data.manifest import load_manifest
+from r2mfnet.data.views import LEVELS
 from tests.helpers import run_script
 
 VIEW_KEYS_MEASURED = {"view", "measured", "source", "main_angle_deg", "tilt_range_deg",
@@ -173,3 +175,45 @@ def test_bad_arguments_are_config_errors(tmp_path, synthetic_manifest):
     (tmp_path / "empty").mkdir()
     with pytest.raises(DataError, match="no image files"):
         collect_inputs(tmp_path / "empty")
+
+
+def test_vertebra_label_checkpoint_reports_named_levels(tmp_path, synthetic_manifest):
+    """With labels (an 18-class model; here first the generator's own label maps), every view gets
+    curves named by vertebra in measurements.json and a picture with the level names."""
+    import torch
+
+    from r2mfnet.data.labels import read_label_map
+    from r2mfnet.inference.predict import collect_inputs, run_predictions
+    from r2mfnet.models import create
+    from r2mfnet.training.checkpoint import save_checkpoint
+
+    cases, _, _ = collect_inputs(str(synthetic_manifest), "manifest")
+    landmarks = {str(r.image): r.landmarks for r in load_manifest(synthetic_manifest, check_images=False)}
+
+    def true_labels(iv, raw):
+        return read_label_map(landmarks[str(iv.path)], raw.shape)
+
+    out = tmp_path / "truth"
+    run_predictions(cases[:1], out, None, {}, get_labels=true_labels, progress=False)
+    doc = json.loads((out / cases[0].case_id / "measurements.json").read_text())
+    for view, d in doc["views"].items():
+        levels = d["vertebra_level"]
+        assert levels["source"] == "vertebra_labels" and levels["labels"]["missing"] == []
+        assert all(c["upper"] in LEVELS and c["lower"] in LEVELS for c in levels["curves"])
+        assert (out / cases[0].case_id / f"{view}_levels.png").is_file()
+    picture = cv2.imread(str(out / cases[0].case_id / "report_levels.png"))
+    assert picture.shape[0] == 256 and picture.shape[1] >= 3 * 128
+
+    # The CLI recognises an 18-class checkpoint and takes this path (an untrained one may fail
+    # to measure: then the entry is an error, never a made-up curve).
+    torch.manual_seed(0)
+    model = create("unet", base_channels=4, depth=2, num_classes=18)
+    ckpt = tmp_path / "labels.pt"
+    save_checkpoint(ckpt, {"model_config": dict(model.model_config), "model": model.state_dict(),
+                           "preprocess": {"input_size": [64, 32], "clahe": False}})
+    res = run_script("predict.py", [f"checkpoint={ckpt}", f"input={synthetic_manifest}",
+                                    f"output_dir={tmp_path / 'cli'}", "device=cpu"])
+    assert res.returncode == 0, res.stderr[-3000:]
+    doc = json.loads((tmp_path / "cli" / "syn00000" / "measurements.json").read_text())
+    assert all("vertebra_level" in d for d in doc["views"].values())
+    assert (tmp_path / "cli" / "syn00000" / "report_levels.png").is_file()
