@@ -27,7 +27,7 @@ from tests.helpers import ROOT, compose_config
 pytestmark = pytest.mark.skipif(shutil.which("torchrun") is None and not (Path(sys.executable).parent / "torchrun").exists(),
                                 reason="torchrun not available")
 
-TOL = 1e-4
+MEAN_TOL = 1e-5
 """Max abs weight difference allowed after 6 AdamW steps (measured: see docs/performance.md).
 Not 0: the DDP all-reduce sums the two half-batch gradients in another order than one 2B batch."""
 
@@ -80,6 +80,13 @@ def test_ddp_two_ranks_match_single_process_and_resume(tmp_path):
     single = train(compose_config([*common, "data.batch_size=4"]), tmp_path / "single")
     a, b = _weights(latest), _weights(single["train"].latest_checkpoint)
     assert a.keys() == b.keys()
-    diff = max(float((a[k].float() - b[k].float()).abs().max()) for k in a)
-    print(f"max |w_ddp - w_single| = {diff:.3g}")
-    assert diff < TOL, diff
+    every = torch.cat([(a[k].float() - b[k].float()).abs().flatten() for k in a])
+    print(f"|w_ddp - w_single|: mean {every.mean():.3g}, max {every.max():.3g}")
+    # Summing the gradient in another order changes it by float rounding only. AdamW's first steps
+    # move every weight by about +-lr whatever its gradient's size, so the few weights whose
+    # gradient is close to zero may take a step in the other direction (measured: max 1.2e-4 for
+    # 0.5 % of the weights above 1e-5, mean 5.6e-7). Ranks that did not average their gradients,
+    # or saw other samples, would differ by about lr in most weights.
+    lr = validate(compose_config(common)).trainer.lr
+    assert float(every.mean()) < MEAN_TOL, float(every.mean())
+    assert float(every.max()) < 0.5 * lr, float(every.max())
