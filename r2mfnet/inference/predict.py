@@ -268,6 +268,7 @@ def process_case(
         picture = case_picture(measured, images, masks, subtitle=mask_label)
         _write_png(folder / "report.png", picture)
         files["report"] = "report.png"
+    labels = {view: lab for view, lab in labels.items() if view in images}  # readable views only
     if labels:
         files["report_levels"] = _vertebra_levels(labels, images, views_out, files, folder)
     result = {
