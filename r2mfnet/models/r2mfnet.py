@@ -41,6 +41,7 @@ every combination of switches builds, as sweeps expect).
 """
 from __future__ import annotations
 
+import math
 from functools import partial
 from typing import Iterator, Sequence
 
@@ -83,6 +84,10 @@ class R2MFNet(SegmentationModel):
             (default) instead of logits from scratch. The fine stage then starts from the coarse
             result rather than below it: on the demo the from-scratch fine network needed three
             of its epochs to climb back to the coarse network's validation Dice.
+        coarse_classes: output channels of the coarse network; ``None`` = ``num_classes``. With
+            ``num_classes=18`` (vertebra levels), ``1`` makes the coarse network find the spine
+            (trained on the union of the labels) and leaves naming the vertebrae to the fine
+            network; docs/vertebrae.md compares both.
 
     ``forward`` returns ``{"logits": fine, "coarse_logits": coarse}`` with the cascade and
     ``{"logits": coarse}`` without. :meth:`set_stage` selects what runs and learns.
@@ -108,6 +113,7 @@ class R2MFNet(SegmentationModel):
         scse_reduction: int = DEFAULT_REDUCTION,
         norm: str = "group",
         fine_residual: bool = True,
+        coarse_classes: int | None = None,
     ):
         check_common(in_channels, num_classes, base_channels, depth, norm)
         for key, value in (("inception", inception), ("r2jump", r2jump), ("mcskip", mcskip),
@@ -130,6 +136,9 @@ class R2MFNet(SegmentationModel):
             raise ConfigError(f"model.mcskip_levels must be an integer >= 1, got {mcskip_levels!r}")
         if mcskip_fusion not in FUSIONS:
             raise ConfigError(f"model.mcskip_fusion must be one of {FUSIONS}, got {mcskip_fusion!r}")
+        if coarse_classes is not None and coarse_classes not in (1, num_classes):
+            raise ConfigError(f"model.coarse_classes must be null, 1 or model.num_classes "
+                              f"({num_classes}), got {coarse_classes!r}")
         if not isinstance(scse_reduction, int) or scse_reduction < 1:
             raise ConfigError(f"model.scse_reduction must be an integer >= 1, "
                               f"got {scse_reduction!r}")
@@ -140,7 +149,9 @@ class R2MFNet(SegmentationModel):
             r2jump_units=None if r2jump_units is None else list(units),
             mcskip_levels=mcskip_levels, mcskip_fusion=mcskip_fusion,
             scse_reduction=scse_reduction, norm=norm, fine_residual=fine_residual,
+            coarse_classes=coarse_classes,
         )
+        self.coarse_classes = num_classes if coarse_classes is None else coarse_classes
         self.fine_residual = fine_residual
         self.channels = [base_channels * 2**level for level in range(depth + 1)]
         self.cascade = cascade
@@ -153,14 +164,15 @@ class R2MFNet(SegmentationModel):
         self._opts = dict(r2jump=r2jump, scse=scse, recurrent_steps=recurrent_steps,
                           scse_reduction=scse_reduction, mcskip_levels=mcskip_levels,
                           mcskip_fusion=mcskip_fusion)
-        self.coarse = self._build_network(in_channels, with_mcskip=False)
+        self.coarse = self._build_network(in_channels, self.coarse_classes if cascade else num_classes,
+                                          with_mcskip=False)
         self.fine = (
-            self._build_network(in_channels + num_classes, with_mcskip=self.use_mcskip)
+            self._build_network(in_channels + self.coarse_classes, num_classes, with_mcskip=self.use_mcskip)
             if cascade else None
         )
         self.stage = "joint"
 
-    def _build_network(self, in_channels: int, with_mcskip: bool) -> EncoderDecoder:
+    def _build_network(self, in_channels: int, out_channels: int, with_mcskip: bool) -> EncoderDecoder:
         o, norm, depth = self._opts, self._norm, self.depth
         if o["r2jump"]:
             def skip(level: int, channels: int, gate_channels: int) -> nn.Module:
@@ -175,7 +187,7 @@ class R2MFNet(SegmentationModel):
                 for level in range(depth)
             ]
         return EncoderDecoder(
-            in_channels, self.num_classes, self.channels, self._block, skip,
+            in_channels, out_channels, self.channels, self._block, skip,
             bottleneck_attention=SCSELite(self.channels[-1], o["scse_reduction"]) if o["scse"]
             else None,
             upsample="transpose", fusions=fusions, norm=norm,
@@ -228,5 +240,18 @@ class R2MFNet(SegmentationModel):
         fine_input = torch.cat([x, torch.sigmoid(coarse)], dim=1)
         fine, _ = self.fine(fine_input, features if self.use_mcskip else None)
         if self.fine_residual:
-            fine = coarse + fine
+            fine = fine + self._as_class_logits(coarse)
         return {"logits": fine, "coarse_logits": coarse}
+
+    def _as_class_logits(self, coarse: torch.Tensor) -> torch.Tensor:
+        """The coarse logits in the fine output's class space, for the residual sum.
+
+        Same classes: unchanged. Binary coarse, K vertebra classes: background logit
+        ``log(K - 1) - c`` and 0 for every vertebra, so that with a zero correction the softmax
+        gives ``p(background) = sigmoid(-c)``: the fine stage starts from the coarse mask, with
+        the vertebra probability spread evenly over the levels it has to tell apart.
+        """
+        if coarse.shape[1] == self.num_classes:
+            return coarse
+        background = math.log(self.num_classes - 1) - coarse
+        return torch.cat([background, torch.zeros_like(coarse).expand(-1, self.num_classes - 1, -1, -1)], 1)

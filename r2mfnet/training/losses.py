@@ -14,17 +14,26 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 
+def binary_target(target: Tensor) -> Tensor:
+    """The ``[B, 1, H, W]`` float mask a one-channel output is trained on: the mask itself, or the
+    union of the vertebra classes when ``target`` is ``[B, H, W]`` class indices (R2MF-Net's
+    binary coarse stage in a vertebra-level run learns the spine, the fine stage its levels)."""
+    if target.ndim == 3:
+        return (target > 0).unsqueeze(1).float()
+    return target.float()
+
+
 def soft_dice_loss(logits: Tensor, target: Tensor, eps: float = 1.0) -> Tensor:
     """1 - soft Dice, averaged over samples (and classes when there are several).
 
     ``logits`` is ``[B, C, H, W]``. With ``C == 1`` the target is a ``{0, 1}`` float mask of the
-    same shape and probabilities come from a sigmoid; with ``C > 1`` the target is ``[B, H, W]``
+    same shape (or class indices, see :func:`binary_target`) and probabilities come from a sigmoid; with ``C > 1`` the target is ``[B, H, W]``
     class indices and probabilities come from a softmax. ``eps`` (Laplace smoothing) makes an
     empty prediction on an empty target score 1 instead of 0/0.
     """
     if logits.shape[1] == 1:
         prob = torch.sigmoid(logits.float())
-        tgt = target.float()
+        tgt = binary_target(target)
     else:
         prob = torch.softmax(logits.float(), dim=1)
         tgt = F.one_hot(target.long(), logits.shape[1]).permute(0, 3, 1, 2).float()
@@ -37,7 +46,7 @@ def soft_dice_loss(logits: Tensor, target: Tensor, eps: float = 1.0) -> Tensor:
 def cross_entropy_loss(logits: Tensor, target: Tensor) -> Tensor:
     """Binary cross-entropy (one channel) or categorical cross-entropy (several channels)."""
     if logits.shape[1] == 1:
-        return F.binary_cross_entropy_with_logits(logits.float(), target.float())
+        return F.binary_cross_entropy_with_logits(logits.float(), binary_target(target))
     return F.cross_entropy(logits.float(), target.long())
 
 

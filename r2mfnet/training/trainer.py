@@ -32,6 +32,7 @@ from r2mfnet.training.config import TrainerConfig
 from r2mfnet.training.early_stopping import EarlyStopping
 from r2mfnet.training.epoch_data import EpochIndexed
 from r2mfnet.training.losses import DiceCELoss
+from r2mfnet.training.validation import dice_per_image
 from r2mfnet.training.sampler import EpochSampler
 from r2mfnet.training.schedule import build_scheduler
 from r2mfnet.training.stages import Stage, apply_stage, plan_stages, trainable_parameters
@@ -315,7 +316,7 @@ class Trainer:
         original resolution by :mod:`r2mfnet.evaluation`). Each rank takes a shard; rows are gathered."""
         was_training = net.training
         net.eval()
-        rows: list[tuple[str, float, float]] = []
+        rows: list[tuple[str, float, float, float | None]] = []  # view, Dice, loss, union Dice (classes)
         shown: dict[str, list[torch.Tensor]] = {"image": [], "prob": [], "mask": []}
         indices = list(range(self.dist.rank, len(self.val_set), self.dist.world_size))
         for start in range(0, len(indices), self.batch_size):
@@ -326,13 +327,10 @@ class Trainer:
                 outputs = net(image)
             logits = outputs["logits"].float()
             loss = self.loss_fn({"logits": logits}, mask)
-            pred = (logits > 0) if logits.shape[1] == 1 else (logits.argmax(1, keepdim=True) > 0)
-            gt = mask > 0.5 if mask.ndim == 4 else (mask > 0).unsqueeze(1)
-            inter = (pred & gt).flatten(1).sum(1).float()
-            total = pred.flatten(1).sum(1).float() + gt.flatten(1).sum(1).float()
-            dice = torch.where(total > 0, 2 * inter / total.clamp_min(1), torch.ones_like(total))
-            for view, d in zip(batch["view"], dice.tolist()):
-                rows.append((view, d, float(loss)))
+            scores = dice_per_image(logits, mask)
+            union = scores["dice_union"].tolist() if "dice_union" in scores else [None] * len(logits)
+            for view, d, u in zip(batch["view"], scores["dice"].tolist(), union):
+                rows.append((view, d, float(loss), u))
             if len(shown["image"]) < self.cfg.log_images:
                 shown["image"].append(batch["image"][:1].cpu())
                 fg = torch.sigmoid(logits[:1, :1]) if logits.shape[1] == 1 else 1 - torch.softmax(logits[:1], 1)[:, :1]
@@ -346,6 +344,9 @@ class Trainer:
             "dice": float(np.mean([r[1] for r in all_rows])) if all_rows else float("nan"),
             "loss": float(np.mean([r[2] for r in all_rows])) if all_rows else float("nan"),
         }
+        unions = [r[3] for r in all_rows if r[3] is not None]
+        if unions:  # vertebra classes: "dice" is the per-class mean, the union Dice beside it
+            metrics["dice_union"] = float(np.mean(unions))
         for view in sorted({r[0] for r in all_rows}):
             metrics[f"dice/{view}"] = float(np.mean([r[1] for r in all_rows if r[0] == view]))
         pictures = {k: torch.cat(v) if v else torch.empty(0) for k, v in shown.items()}

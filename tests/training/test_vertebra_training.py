@@ -94,3 +94,42 @@ def test_configs_check_labels_against_num_classes():
         with pytest.raises(ConfigError, match=match):
             validate(compose_config(overrides))
     assert validate(compose_config([])).data.labels == "binary"
+
+
+def test_binary_coarse_stage_starts_the_fine_stage_from_its_mask():
+    """``coarse_classes=1``: the coarse network outputs one channel, and with a zero fine
+    correction the 18-class softmax keeps exactly the coarse mask (p(background) = sigmoid(-c))."""
+    torch.manual_seed(0)
+    model = create("r2mfnet", num_classes=18, coarse_classes=1, base_channels=4, depth=2).eval()
+    torch.nn.init.zeros_(model.fine.head.weight)
+    torch.nn.init.zeros_(model.fine.head.bias)
+    out = model(torch.randn(2, 1, 32, 16))
+    assert out["coarse_logits"].shape == (2, 1, 32, 16) and out["logits"].shape == (2, 18, 32, 16)
+    prob = torch.softmax(out["logits"], 1)
+    assert torch.allclose(prob[:, :1], torch.sigmoid(-out["coarse_logits"]), atol=1e-6)
+    assert torch.allclose(prob[:, 1], prob[:, 17])  # no level preferred before training
+    for bad in (2, 17, 0):
+        with pytest.raises(ConfigError, match="coarse_classes"):
+            create("r2mfnet", num_classes=18, coarse_classes=bad, base_channels=4, depth=2)
+
+
+def test_trainer_trains_a_binary_coarse_stage_then_vertebra_levels(vertebra_set, tmp_path):
+    torch.manual_seed(0)
+    model = create("r2mfnet", num_classes=18, coarse_classes=1, base_channels=4, depth=3)
+    cfg = TrainerConfig(coarse_epochs=1, fine_epochs=1, device="cpu", progress=False, warmup_steps=1)
+    trainer = Trainer(model, vertebra_set, vertebra_set, cfg, tmp_path / "run", batch_size=3,
+                      preprocess={"input_size": list(SIZE), "clahe": False})
+    history = trainer.fit().history
+    assert "val_dice_union" not in history[0]  # the coarse stage is scored as a binary mask
+    assert 0.0 <= history[1]["val_dice"] <= 1.0 and 0.0 <= history[1]["val_dice_union"] <= 1.0
+    from r2mfnet.inference.labels import predict_label_maps
+    from r2mfnet.inference.predictor import Predictor
+
+    coarse = Predictor.from_checkpoint(tmp_path / "run" / "checkpoints" / "best_coarse.pt", device="cpu")
+    image = np.random.default_rng(0).random((100, 50)).astype(np.float32)
+    assert coarse.predict_mask(image).shape == (100, 50)  # the coarse stage alone: a binary mask
+    with pytest.raises(ConfigError, match="num_classes=1"):
+        predict_label_maps(coarse, [image])
+    labels = predict_label_maps(Predictor.from_checkpoint(tmp_path / "run" / "checkpoints" / "best.pt",
+                                                          device="cpu"), [image])[0]
+    assert labels.shape == (100, 50) and labels.max() <= 17

@@ -1,0 +1,59 @@
+"""Per-image validation Dice at the model's input size, for binary and vertebra-level outputs.
+
+The trainer keeps the best checkpoint of each stage by the mean of :func:`dice_per_image`, so
+the score must measure what the stage is for:
+
+* **binary** output (one channel): Dice of ``sigmoid > 0.5`` against the mask (or against the
+  union of the vertebra labels, for R2MF-Net's binary coarse stage in a vertebra-level run);
+* **vertebra classes** (several channels): the mean over vertebra classes of the per-class Dice
+  (classes absent from both prediction and ground truth are left out). A union Dice would
+  keep the checkpoint that finds the spine best even if it cannot tell T5 from T9. The
+  union Dice is reported beside it as ``dice_union``.
+
+Foreground follows the predictor's rule (``1 - p(background) > 0.5``, then the most probable
+vertebra class), so validation scores what inference will output; an argmax over all classes
+would call a pixel background whenever the vertebra probability is split among neighbours.
+"""
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+__all__ = ["dice_per_image", "predicted_classes"]
+
+
+def _dice(pred: Tensor, gt: Tensor) -> Tensor:
+    """Dice per image of two bool ``[B, ...]`` tensors; 1 where both are empty."""
+    inter = (pred & gt).flatten(1).sum(1).float()
+    total = pred.flatten(1).sum(1).float() + gt.flatten(1).sum(1).float()
+    return torch.where(total > 0, 2 * inter / total.clamp_min(1), torch.ones_like(total))
+
+
+def predicted_classes(logits: Tensor) -> Tensor:
+    """``[B, C, H, W]`` logits (C > 1) -> ``[B, H, W]`` class indices by the predictor's rule."""
+    prob = torch.softmax(logits.float(), 1)
+    labels = prob[:, 1:].argmax(1) + 1
+    return torch.where(prob[:, 0] < 0.5, labels, torch.zeros_like(labels))
+
+
+def dice_per_image(logits: Tensor, target: Tensor) -> dict[str, Tensor]:
+    """``{"dice": [B]}`` (and ``"dice_union"`` for several classes); see the module docstring.
+
+    ``target`` is a ``[B, 1, H, W]`` binary mask or ``[B, H, W]`` class indices.
+    """
+    gt_union = target > 0.5 if target.ndim == 4 else (target > 0).unsqueeze(1)
+    if logits.shape[1] == 1:
+        return {"dice": _dice(logits > 0, gt_union)}
+    if target.ndim != 3:
+        raise ValueError(f"a {logits.shape[1]}-class output needs [B, H, W] class targets, got {tuple(target.shape)}")
+    pred = predicted_classes(logits)
+    per_class = []
+    present = []
+    for k in range(1, logits.shape[1]):
+        p, g = pred == k, target == k
+        per_class.append(_dice(p, g))
+        present.append((p | g).flatten(1).any(1))
+    scores, seen = torch.stack(per_class, 1), torch.stack(present, 1).float()
+    n = seen.sum(1)
+    mean = torch.where(n > 0, (scores * seen).sum(1) / n.clamp_min(1), torch.ones_like(n))
+    return {"dice": mean, "dice_union": _dice((pred > 0).unsqueeze(1), gt_union)}
