@@ -4,8 +4,8 @@
 1024 x 512 (cached under ``.cache/r2mfnet/vertebra_picture``), takes the coronal view with the
 largest curve, paints its ground-truth vertebra labels from the landmarks and draws the
 measurement (named vertebrae, each curve's end plates, level range and angle), next to the
-binary mask's centreline measurement of the same view. With a trained 18-class checkpoint the
-same drawing is made from predicted labels (``r2mfnet.inference.labels.predict_label_maps``).
+binary mask's centreline measurement of the same view. The same drawing from *predicted* labels
+is ``report_levels.png`` of ``scripts/predict.py`` with an 18-class checkpoint.
 """
 from __future__ import annotations
 

@@ -88,6 +88,8 @@ class R2MFNet(SegmentationModel):
             ``num_classes=18`` (vertebra levels), ``1`` makes the coarse network find the spine
             (trained on the union of the labels) and leaves naming the vertebrae to the fine
             network; docs/vertebrae.md compares both.
+        fine_coords: add the row coordinate (-1 top .. 1 bottom, CoordConv) to the fine network's
+            input: naming a vertebra depends on its position along the spine.
 
     ``forward`` returns ``{"logits": fine, "coarse_logits": coarse}`` with the cascade and
     ``{"logits": coarse}`` without. :meth:`set_stage` selects what runs and learns.
@@ -114,10 +116,12 @@ class R2MFNet(SegmentationModel):
         norm: str = "group",
         fine_residual: bool = True,
         coarse_classes: int | None = None,
+        fine_coords: bool = False,
     ):
         check_common(in_channels, num_classes, base_channels, depth, norm)
         for key, value in (("inception", inception), ("r2jump", r2jump), ("mcskip", mcskip),
-                           ("scse", scse), ("cascade", cascade), ("fine_residual", fine_residual)):
+                           ("scse", scse), ("cascade", cascade), ("fine_residual", fine_residual),
+                           ("fine_coords", fine_coords)):
             if not isinstance(value, bool):
                 raise ConfigError(f"model.{key} must be true or false, got {value!r}")
         if inception and base_channels < 4:
@@ -149,8 +153,9 @@ class R2MFNet(SegmentationModel):
             r2jump_units=None if r2jump_units is None else list(units),
             mcskip_levels=mcskip_levels, mcskip_fusion=mcskip_fusion,
             scse_reduction=scse_reduction, norm=norm, fine_residual=fine_residual,
-            coarse_classes=coarse_classes,
+            coarse_classes=coarse_classes, fine_coords=fine_coords,
         )
+        self.fine_coords = fine_coords
         self.coarse_classes = num_classes if coarse_classes is None else coarse_classes
         self.fine_residual = fine_residual
         self.channels = [base_channels * 2**level for level in range(depth + 1)]
@@ -167,7 +172,8 @@ class R2MFNet(SegmentationModel):
         self.coarse = self._build_network(in_channels, self.coarse_classes if cascade else num_classes,
                                           with_mcskip=False)
         self.fine = (
-            self._build_network(in_channels + self.coarse_classes, num_classes, with_mcskip=self.use_mcskip)
+            self._build_network(in_channels + self.coarse_classes + int(fine_coords), num_classes,
+                                with_mcskip=self.use_mcskip)
             if cascade else None
         )
         self.stage = "joint"
@@ -237,7 +243,10 @@ class R2MFNet(SegmentationModel):
                 coarse, features = self.coarse(x)
         else:
             coarse, features = self.coarse(x)
-        fine_input = torch.cat([x, torch.sigmoid(coarse)], dim=1)
+        fine_input = [x, torch.sigmoid(coarse)]
+        if self.fine_coords:
+            fine_input.append(_row_coordinate(x))
+        fine_input = torch.cat(fine_input, dim=1)
         fine, _ = self.fine(fine_input, features if self.use_mcskip else None)
         if self.fine_residual:
             fine = fine + self._as_class_logits(coarse)
@@ -255,3 +264,13 @@ class R2MFNet(SegmentationModel):
             return coarse
         background = math.log(self.num_classes - 1) - coarse
         return torch.cat([background, torch.zeros_like(coarse).expand(-1, self.num_classes - 1, -1, -1)], 1)
+
+
+def _row_coordinate(x: torch.Tensor) -> torch.Tensor:
+    """``[B, 1, H, W]`` map of each pixel's row, -1 at the top to 1 at the bottom (CoordConv).
+
+    Which vertebra a pixel belongs to depends on where it lies along the spine; a convolution
+    can only infer absolute position indirectly (from the padding), so the fine network is told.
+    """
+    rows = torch.linspace(-1.0, 1.0, x.shape[2], device=x.device, dtype=x.dtype)
+    return rows.view(1, 1, -1, 1).expand(x.shape[0], 1, x.shape[2], x.shape[3])

@@ -133,3 +133,20 @@ def test_trainer_trains_a_binary_coarse_stage_then_vertebra_levels(vertebra_set,
     labels = predict_label_maps(Predictor.from_checkpoint(tmp_path / "run" / "checkpoints" / "best.pt",
                                                           device="cpu"), [image])[0]
     assert labels.shape == (100, 50) and labels.max() <= 17
+
+
+def test_fine_coords_tell_the_fine_network_the_row():
+    from r2mfnet.models.r2mfnet import _row_coordinate
+
+    rows = _row_coordinate(torch.zeros(2, 1, 5, 3))
+    assert rows.shape == (2, 1, 5, 3)
+    assert rows[0, 0, :, 0].tolist() == pytest.approx([-1.0, -0.5, 0.0, 0.5, 1.0])
+    assert torch.equal(rows[1, 0, :, 2], rows[0, 0, :, 0])  # the same for every column and image
+    torch.manual_seed(0)
+    with_rows = create("r2mfnet", num_classes=18, coarse_classes=1, fine_coords=True, base_channels=4, depth=2)
+    assert with_rows.fine.encoder[0].conv3x3.in_channels == 1 + 1 + 1  # image, coarse mask, row
+    out = with_rows(torch.randn(1, 1, 32, 16))
+    assert out["logits"].shape == (1, 18, 32, 16)
+    torch.manual_seed(0)
+    without = create("r2mfnet", num_classes=18, coarse_classes=1, base_channels=4, depth=2)
+    assert without.fine.encoder[0].conv3x3.in_channels == 2
