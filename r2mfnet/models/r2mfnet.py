@@ -89,7 +89,9 @@ class R2MFNet(SegmentationModel):
             (trained on the union of the labels) and leaves naming the vertebrae to the fine
             network; docs/vertebrae.md compares both.
         fine_coords: add the row coordinate (-1 top .. 1 bottom, CoordConv) to the fine network's
-            input: naming a vertebra depends on its position along the spine.
+            input: naming a vertebra depends on its position along the spine. ``None`` = on for
+            vertebra classes (``num_classes > 1``), off for a binary mask (the project's config
+            default; the Python default ``False`` keeps older checkpoints loading as they were).
 
     ``forward`` returns ``{"logits": fine, "coarse_logits": coarse}`` with the cascade and
     ``{"logits": coarse}`` without. :meth:`set_stage` selects what runs and learns.
@@ -116,12 +118,12 @@ class R2MFNet(SegmentationModel):
         norm: str = "group",
         fine_residual: bool = True,
         coarse_classes: int | None = None,
-        fine_coords: bool = False,
+        fine_coords: bool | None = False,
     ):
         check_common(in_channels, num_classes, base_channels, depth, norm)
         for key, value in (("inception", inception), ("r2jump", r2jump), ("mcskip", mcskip),
                            ("scse", scse), ("cascade", cascade), ("fine_residual", fine_residual),
-                           ("fine_coords", fine_coords)):
+                           ("fine_coords", num_classes > 1 if fine_coords is None else fine_coords)):
             if not isinstance(value, bool):
                 raise ConfigError(f"model.{key} must be true or false, got {value!r}")
         if inception and base_channels < 4:
@@ -155,7 +157,7 @@ class R2MFNet(SegmentationModel):
             scse_reduction=scse_reduction, norm=norm, fine_residual=fine_residual,
             coarse_classes=coarse_classes, fine_coords=fine_coords,
         )
-        self.fine_coords = fine_coords
+        self.fine_coords = num_classes > 1 if fine_coords is None else fine_coords
         self.coarse_classes = num_classes if coarse_classes is None else coarse_classes
         self.fine_residual = fine_residual
         self.channels = [base_channels * 2**level for level in range(depth + 1)]
@@ -172,7 +174,7 @@ class R2MFNet(SegmentationModel):
         self.coarse = self._build_network(in_channels, self.coarse_classes if cascade else num_classes,
                                           with_mcskip=False)
         self.fine = (
-            self._build_network(in_channels + self.coarse_classes + int(fine_coords), num_classes,
+            self._build_network(in_channels + self.coarse_classes + int(self.fine_coords), num_classes,
                                 with_mcskip=self.use_mcskip)
             if cascade else None
         )

@@ -94,6 +94,26 @@ def model_config_of(state: dict[str, Any]) -> dict[str, Any]:
     return config
 
 
+def same_model(saved: dict[str, Any], current: dict[str, Any]) -> list[str]:
+    """Keys whose *meaning* differs between two model configs ([] = the same network).
+
+    Keys that were added later are compared by what they resolve to: an R2MF-Net checkpoint
+    written before ``coarse_classes`` existed had a coarse network with ``num_classes`` outputs,
+    which is what ``coarse_classes: 1`` means for a binary model, so resuming it is allowed.
+    """
+    def resolved(config: dict[str, Any]) -> dict[str, Any]:
+        out = dict(config)
+        if out.get("name") == "r2mfnet":
+            classes = out.get("num_classes", 1)
+            out["coarse_classes"] = out.get("coarse_classes") or classes
+            coords = out.get("fine_coords", False)
+            out["fine_coords"] = classes > 1 if coords is None else coords
+        return out
+
+    a, b = resolved(saved), resolved(current)
+    return sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
+
+
 def build_model_from_state(state: dict[str, Any], source: str = "checkpoint") -> nn.Module:
     """Instantiate the registry model described by ``state['model_config']`` and load its weights."""
     from r2mfnet.models import create

@@ -27,7 +27,9 @@ from torch.utils.data import DataLoader, Dataset
 from r2mfnet.atomic import atomic_write_json
 from r2mfnet.errors import ConfigError, TrainingError
 from r2mfnet.training import distributed
-from r2mfnet.training.checkpoint import load_checkpoint, model_config_of, save_checkpoint, unwrap
+from r2mfnet.training.checkpoint import (
+    load_checkpoint, model_config_of, same_model, save_checkpoint, unwrap,
+)
 from r2mfnet.training.config import TrainerConfig
 from r2mfnet.training.early_stopping import EarlyStopping
 from r2mfnet.training.epoch_data import EpochIndexed
@@ -259,8 +261,8 @@ class Trainer:
                 f"{[s.name for s in self.stages]}: resume with the same model and trainer options"
             )
         saved, current = model_config_of(state), dict(unwrap(self.model).model_config)
-        if saved != current:
-            changed = sorted(k for k in set(saved) | set(current) if saved.get(k) != current.get(k))
+        changed = same_model(saved, current)
+        if changed:
             raise ConfigError(
                 f"'{path}' was trained with a different model ({', '.join(f'model.{k}={saved.get(k)!r}' for k in changed)}; "
                 f"this config has {', '.join(f'{current.get(k)!r}' for k in changed)}): resume with the same model options"

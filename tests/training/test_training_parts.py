@@ -110,6 +110,31 @@ def test_version_1_r2mfnet_checkpoint_keeps_its_from_scratch_fine_network(tmp_pa
         torch.testing.assert_close(rebuilt(x)["logits"], old(x)["logits"])
 
 
+def test_checkpoints_older_than_the_vertebra_options_keep_their_network(tmp_path):
+    """coarse_classes / fine_coords did not exist in version 2: an 18-class checkpoint of then
+    (18-class coarse network, no row input) must load as it was, and an old binary run must
+    still resume under today's config (coarse_classes: 1 means the same for one class)."""
+    from r2mfnet.models import create
+    from r2mfnet.training.checkpoint import load_model, same_model
+
+    torch.manual_seed(0)
+    old = create("r2mfnet", num_classes=18, base_channels=4, depth=2).eval()
+    config = {k: v for k, v in old.model_config.items() if k not in ("coarse_classes", "fine_coords")}
+    save_checkpoint(tmp_path / "v2.pt", {"version": 2, "model_config": config, "model": old.state_dict()})
+    rebuilt = load_model(tmp_path / "v2.pt")
+    assert rebuilt.coarse_classes == 18 and rebuilt.fine_coords is False
+    x = torch.rand(1, 1, 32, 16)
+    with torch.no_grad():
+        torch.testing.assert_close(rebuilt(x)["logits"], old(x)["logits"])
+    binary_then = {"name": "r2mfnet", "num_classes": 1, "base_channels": 4}
+    binary_now = {**binary_then, "coarse_classes": 1, "fine_coords": None}
+    assert same_model(binary_then, binary_now) == []
+    vertebrae_then = {**binary_then, "num_classes": 18}
+    assert same_model(vertebrae_then, {**vertebrae_then, "coarse_classes": 1, "fine_coords": None}) == [
+        "coarse_classes", "fine_coords"]
+    assert same_model(binary_now, {**binary_now, "base_channels": 8}) == ["base_channels"]
+
+
 def test_coarse_stage_checkpoint_predicts_with_the_coarse_network(tmp_path):
     """best_coarse.pt's fine network was never trained: loading it must not run it."""
     from r2mfnet.models import create
