@@ -600,6 +600,8 @@ def draw_labels(image01: np.ndarray, labels: np.ndarray, measurement: VertebraLe
         header = (header + ": " if header else "") + f"main {measurement.main_angle:.1f} deg (end plates)"
         if measurement.report.missing:
             header += f" | missing {','.join(measurement.report.missing)}"
-    if header:
-        _text(rgb, header, (4, int(30 * fs) + 4), fs, thick)
+    if header:  # shrunk to fit: a single narrow view must not cut its own title
+        width = cv2.getTextSize(header, cv2.FONT_HERSHEY_SIMPLEX, fs, thick)[0][0]
+        hfs = fs * min(1.0, (w - 8) / max(width, 1))
+        _text(rgb, header, (4, int(30 * hfs) + 4), hfs, max(1, int(round(thick * hfs / fs))))
     return rgb
