@@ -27,8 +27,9 @@ def soft_dice_loss(logits: Tensor, target: Tensor, eps: float = 1.0) -> Tensor:
     """1 - soft Dice, averaged over samples (and classes when there are several).
 
     ``logits`` is ``[B, C, H, W]``. With ``C == 1`` the target is a ``{0, 1}`` float mask of the
-    same shape (or class indices, see :func:`binary_target`) and probabilities come from a sigmoid; with ``C > 1`` the target is ``[B, H, W]``
-    class indices and probabilities come from a softmax. ``eps`` (Laplace smoothing) makes an
+    same shape (or class indices, see :func:`binary_target`) and probabilities come from a
+    sigmoid; with ``C > 1`` the target is ``[B, H, W]`` class indices and probabilities come from
+    a softmax. ``eps`` (Laplace smoothing) makes an
     empty prediction on an empty target score 1 instead of 0/0.
     """
     if logits.shape[1] == 1:

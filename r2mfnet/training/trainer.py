@@ -34,11 +34,11 @@ from r2mfnet.training.config import TrainerConfig
 from r2mfnet.training.early_stopping import EarlyStopping
 from r2mfnet.training.epoch_data import EpochIndexed
 from r2mfnet.training.losses import DiceCELoss
-from r2mfnet.training.validation import dice_per_image
 from r2mfnet.training.sampler import EpochSampler
 from r2mfnet.training.schedule import build_scheduler
 from r2mfnet.training.stages import Stage, apply_stage, plan_stages, trainable_parameters
 from r2mfnet.training.tb_logging import TensorBoardLogger
+from r2mfnet.training.validation import dice_per_image
 
 log = logging.getLogger("r2mfnet.train")
 
