@@ -30,10 +30,19 @@ class LossConfig:
 class EvalConfig:
     split: str = "test"
     tta_flip: bool = False
-    tau: float = 2.0  # boundary tolerance in pixels
-    tau_fraction: Optional[float] = None  # or as a fraction of the image diagonal
+    # Boundary-F1 tolerance (docs/metrics.md): `tau` pixels if set (2.0 = the older fixed 2 px),
+    # else `tau_mm` where the pixel spacing is known (null: never), else a fraction of the height.
+    tau: Optional[float] = None
+    tau_mm: Optional[float] = 2.5
+    tau_height_fraction: float = 0.005
     worst_cases: int = 4
     threshold: float = 0.5
+
+    def __post_init__(self) -> None:
+        """Reject a bad tolerance at start-up (ConfigError naming the key), not after training."""
+        from r2mfnet.evaluation.tolerance import BoundaryTolerance
+
+        BoundaryTolerance(px=self.tau, mm=self.tau_mm, height_fraction=self.tau_height_fraction)
 
 
 @dataclass

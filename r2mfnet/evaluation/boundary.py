@@ -10,8 +10,9 @@ Boundary pixels
 Distances
     Distances are Euclidean between pixel centres, from ``scipy.ndimage.distance_transform_edt``
     of the complement of the other mask's boundary with ``sampling=spacing``: millimetres when a
-    pixel spacing is given, pixels otherwise. The boundary F1 tolerance is always in pixels (it
-    is a statement about the annotation's pixel accuracy), so BF ignores the spacing.
+    pixel spacing is given, pixels otherwise. The boundary F1 functions here take their tolerance
+    in pixels; which tolerance a case gets (fixed pixels, millimetres or a fraction of the image
+    height) is decided by ``tolerance.BoundaryTolerance``.
 
 Empty masks (see ``docs/metrics.md``)
     Both empty: BF = 1, HD95 = ASSD = 0 (perfect agreement). Exactly one empty: BF = 0 and
@@ -64,33 +65,23 @@ def surface_distances(
     return d_pg, d_gp
 
 
-def resolve_tau(shape: Sequence[int], tau: float = 2.0, tau_fraction: float | None = None) -> float:
-    """BF tolerance in pixels: ``tau_fraction`` x image diagonal if given, else ``tau``.
-
-    A fraction of the diagonal makes BF comparable across image sizes (the convention of
-    Csurka et al. 2013, who used 0.75 % of the diagonal).
-    """
-    if tau_fraction is not None:
-        if not (math.isfinite(tau_fraction) and tau_fraction >= 0):
-            raise ValueError(f"tau_fraction must be >= 0, got {tau_fraction}")
-        return float(tau_fraction) * float(np.sqrt(np.sum(np.square(np.asarray(shape, float)))))
+def _check_tau(tau: float) -> float:
     if not (math.isfinite(tau) and tau >= 0):
-        raise ValueError(f"tau must be >= 0, got {tau}")
+        raise ValueError(f"tau must be >= 0 pixels, got {tau}")
     return float(tau)
 
 
-def boundary_f1(
-    pred: np.ndarray, gt: np.ndarray, tau: float = 2.0, tau_fraction: float | None = None
-) -> float:
+def boundary_f1(pred: np.ndarray, gt: np.ndarray, tau: float) -> float:
     """Boundary F1 (BF score, Csurka et al. 2013) at tolerance ``tau`` pixels.
 
     Precision = fraction of predicted boundary pixels within ``tau`` (inclusive) of the ground
     truth boundary; recall = fraction of ground-truth boundary pixels within ``tau`` of the
-    predicted boundary; BF = 2PR / (P + R), 0 when P + R = 0. With ``tau_fraction`` the tolerance
-    is that fraction of the image diagonal instead. Both masks empty -> 1.0; one empty -> 0.0.
+    predicted boundary; BF = 2PR / (P + R), 0 when P + R = 0. Both masks empty -> 1.0; one empty
+    -> 0.0. ``tau`` has no default: the right value depends on the image (see
+    ``tolerance.BoundaryTolerance``).
     """
     p, g = check_pair(pred, gt)
-    t = resolve_tau(p.shape, tau, tau_fraction)
+    t = _check_tau(tau)
     bp, bg = boundary(p), boundary(g)
     if not bp.any() and not bg.any():
         return 1.0
@@ -140,17 +131,17 @@ def assd(pred: np.ndarray, gt: np.ndarray, spacing: Spacing = None) -> float:
 def boundary_metrics(
     pred: np.ndarray,
     gt: np.ndarray,
-    tau: float = 2.0,
-    tau_fraction: float | None = None,
+    tau: float,
     spacing: Spacing = None,
 ) -> dict[str, float]:
     """``{"boundary_f1", "hd95", "assd"}`` computed from one pair of distance maps.
 
     Same definitions and empty-mask rules as :func:`boundary_f1`, :func:`hd95` and :func:`assd`;
-    this only avoids computing the distance transforms three times on large radiographs.
+    this only avoids computing the distance transforms three times on large radiographs. ``tau``
+    is in pixels whatever the spacing; ``spacing`` scales only HD95 and ASSD.
     """
     p, g = check_pair(pred, gt)
-    t = resolve_tau(p.shape, tau, tau_fraction)
+    t = _check_tau(tau)
     sp = check_spacing(spacing, p.ndim)
     bp, bg = boundary(p), boundary(g)
     if not bp.any() and not bg.any():

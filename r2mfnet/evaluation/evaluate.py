@@ -1,8 +1,9 @@
 """Evaluate a checkpoint on held-out views at each image's original resolution.
 
-Writes ``metrics_per_case.csv``, ``summary.json``, ``summary.md`` and overlay PNGs of the worst
-cases. The number of evaluated views must equal the number requested: a view that cannot be read
-fails the whole run with its name, rather than silently shrinking the denominator.
+Writes ``metrics_per_case.csv`` (one row per view, with the boundary-F1 tolerance used and the
+vertebra counts), ``summary.json``, ``summary.md`` and overlay PNGs of the worst cases. The
+number of evaluated views must equal the number requested: a view that cannot be read fails the
+whole run with its name, rather than silently shrinking the denominator.
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from r2mfnet.atomic import atomic_write
 from r2mfnet.errors import DataError, R2MFNetError
 from r2mfnet.evaluation.metrics import SegmentationMetric
 from r2mfnet.evaluation.report import summarize, to_markdown, write_rows_csv, write_summary
+from r2mfnet.evaluation.tolerance import DEFAULT_TAU_HEIGHT_FRACTION, DEFAULT_TAU_MM
 from r2mfnet.inference.predictor import Predictor
 
 log = logging.getLogger("r2mfnet.evaluate")
@@ -37,19 +39,25 @@ def evaluate_records(
     predictor: Predictor,
     records: Sequence[Any],
     output_dir: str | Path,
-    tau: float = 2.0,
-    tau_fraction: float | None = None,
+    tau: float | None = None,
+    tau_mm: float | None = DEFAULT_TAU_MM,
+    tau_height_fraction: float = DEFAULT_TAU_HEIGHT_FRACTION,
     worst_cases: int = 4,
     progress: bool = True,
 ) -> dict[str, Any]:
-    """Predict every record, score it, write the result files; return the summary dict."""
+    """Predict every record, score it, write the result files; return the summary dict.
+
+    ``tau`` / ``tau_mm`` / ``tau_height_fraction`` choose the boundary-F1 tolerance of each view
+    (the ``eval.*`` keys of the same names; see :class:`SegmentationMetric`). A multi-class
+    (vertebra-level) model is scored on the union of its vertebra classes, like a binary one.
+    """
     from r2mfnet.data.dataset import load_view
     from r2mfnet.training.tb_logging import overlay
 
     out = Path(output_dir)
     if not records:
         raise DataError("no views to evaluate: the requested split is empty")
-    metric = SegmentationMetric(tau=tau, tau_fraction=tau_fraction)
+    metric = SegmentationMetric(tau=tau, tau_mm=tau_mm, tau_height_fraction=tau_height_fraction)
     kept: list[tuple[float, Any, np.ndarray, np.ndarray, np.ndarray]] = []
     failures: list[str] = []
     iterator: Any = records
@@ -66,8 +74,7 @@ def evaluate_records(
         if mask is None:
             failures.append(f"{record.case_id}/{record.view}: no ground-truth mask")
             continue
-        prob = predictor.predict_probability(info.array)  # raw pixels: the predictor normalises
-        pred = prob > predictor.threshold
+        pred = predictor.predict_mask(info.array)  # raw pixels; the predictor's rule and clean-up
         spacing = record.pixel_spacing_mm or getattr(info, "pixel_spacing_mm", None)
         metric.update(pred, mask, case_id=record.case_id, view=record.view, quality=record.quality, spacing_mm=spacing)
         dice = metric.rows()[-1]["dice"]

@@ -7,7 +7,7 @@ errors hidden by down-sampling.
 Empty-mask conventions (tested; see ``docs/metrics.md``)
     =====================  ===========  ====================
     case                   Dice, IoU,   HD95, ASSD
-                           BF
+                           BF, vert. F1
     =====================  ===========  ====================
     both masks empty       1.0          0.0
     exactly one empty      0.0          NaN (counted as
@@ -34,8 +34,15 @@ from r2mfnet.evaluation.boundary import (
     boundary_f1,
     boundary_metrics,
     hd95,
-    resolve_tau,
 )
+from r2mfnet.evaluation.columns import BOUNDARY_TAU_PX, BOUNDARY_TOLERANCE, METRIC_NAMES
+from r2mfnet.evaluation.report import summarize
+from r2mfnet.evaluation.tolerance import (
+    DEFAULT_TAU_HEIGHT_FRACTION,
+    DEFAULT_TAU_MM,
+    BoundaryTolerance,
+)
+from r2mfnet.evaluation.vertebra_f1 import vertebra_f1, vertebra_match
 
 __all__ = [
     "METRIC_NAMES",
@@ -46,10 +53,8 @@ __all__ = [
     "dice",
     "hd95",
     "iou",
+    "vertebra_f1",
 ]
-
-METRIC_NAMES: tuple[str, ...] = ("dice", "iou", "boundary_f1", "hd95", "assd")
-"""The metric columns of every row, in the order of ``metrics_per_case.csv``."""
 
 
 def dice(pred: np.ndarray, gt: np.ndarray) -> float:
@@ -73,20 +78,28 @@ def iou(pred: np.ndarray, gt: np.ndarray) -> float:
 class SegmentationMetric:
     """Accumulates one row of metrics per (case, view), in the manner of MONAI's ``DiceMetric``.
 
-    >>> m = SegmentationMetric(tau=2.0)
+    >>> m = SegmentationMetric()                     # BF tolerance: 2.5 mm, else 0.5 % of height
     >>> m.update(pred, gt, case_id="c01", view="coronal", quality="high", spacing_mm=0.2)
     >>> m.rows()[0]["dice"], m.aggregate()["per_view"]["coronal"]["dice"]["mean"]
 
-    Rows hold ``case_id, view, quality, dice, iou, boundary_f1, hd95, assd`` plus any ``extra``
-    keyword given to :meth:`update` (e.g. ``split`` or ``image`` path), in that order.
-    ``hd95``/``assd`` are in mm when ``spacing_mm`` is given, else in pixels; the row's
-    ``distance_unit`` says which. BF's tolerance is always in pixels.
+    Rows hold ``case_id, view, quality``, the metrics of ``METRIC_NAMES`` (``dice, iou,
+    boundary_f1, hd95, assd, vertebra_f1``), ``boundary_tau_px`` and ``boundary_tolerance`` (the
+    BF tolerance used and its rule), the vertebra counts (``vertebrae_gt`` ... ``vertebrae_missed``),
+    ``distance_unit``, then any ``extra`` keyword given to :meth:`update` (e.g. ``split``).
+    ``hd95``/``assd`` are in mm when ``spacing_mm`` is given, else in pixels.
+
+    The BF tolerance follows :class:`~r2mfnet.evaluation.tolerance.BoundaryTolerance`: ``tau``
+    pixels if given (``SegmentationMetric(tau=2.0)`` is the older fixed 2-px score), else
+    ``tau_mm`` for cases with a spacing, else ``tau_height_fraction`` x image height.
     """
 
-    def __init__(self, tau: float = 2.0, tau_fraction: float | None = None):
-        resolve_tau((1, 1), tau, tau_fraction)  # validate early, not at the first update
-        self.tau = float(tau)
-        self.tau_fraction = tau_fraction
+    def __init__(
+        self,
+        tau: float | None = None,
+        tau_mm: float | None = DEFAULT_TAU_MM,
+        tau_height_fraction: float = DEFAULT_TAU_HEIGHT_FRACTION,
+    ):
+        self.tolerance = BoundaryTolerance(px=tau, mm=tau_mm, height_fraction=tau_height_fraction)
         self._rows: list[dict[str, Any]] = []
 
     def update(
@@ -111,9 +124,11 @@ class SegmentationMetric:
             if p.ndim != 2:
                 raise ValueError(f"masks must be 2-D (H x W), got {p.ndim}-D")
             check_spacing(spacing_mm, 2)
+            tau_px, rule = self.tolerance.resolve(p.shape, spacing_mm)
         except ValueError as exc:
             raise DataError(f"{where}: {exc}") from exc
-        b = boundary_metrics(p, g, tau=self.tau, tau_fraction=self.tau_fraction, spacing=spacing_mm)
+        b = boundary_metrics(p, g, tau=tau_px, spacing=spacing_mm)
+        counts = vertebra_match(p, g)
         row: dict[str, Any] = {
             "case_id": case_id,
             "view": view,
@@ -123,6 +138,10 @@ class SegmentationMetric:
             "boundary_f1": b["boundary_f1"],
             "hd95": b["hd95"],
             "assd": b["assd"],
+            "vertebra_f1": counts.pop("vertebra_f1"),
+            BOUNDARY_TAU_PX: tau_px,
+            BOUNDARY_TOLERANCE: rule,
+            **counts,
             "distance_unit": "pixel" if spacing_mm is None else "mm",
         }
         for key, value in extra.items():
@@ -138,8 +157,6 @@ class SegmentationMetric:
 
     def aggregate(self) -> dict[str, Any]:
         """Summary of the rows so far: see :func:`r2mfnet.evaluation.report.summarize`."""
-        from r2mfnet.evaluation.report import summarize
-
         return summarize(self._rows)
 
     def reset(self) -> None:

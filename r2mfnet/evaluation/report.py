@@ -4,6 +4,9 @@ Statistics of each metric in each group: ``mean``, ``std`` (sample standard devi
 ``ddof=1``, the usual "mean +/- SD" of papers; NaN when fewer than two values), ``n`` (number of
 finite values that entered mean and std) and ``n_failed`` (rows whose value is NaN/None/inf,
 e.g. HD95 when exactly one mask is empty). Failures are reported, never silently dropped.
+The boundary-F1 tolerance of the rows (its rule and its range in pixels) and the vertebra counts
+(totals) are reported beside the statistics, so a BF value is never printed without its
+tolerance.
 """
 from __future__ import annotations
 
@@ -18,7 +21,12 @@ import numpy as np
 
 from r2mfnet.atomic import atomic_write_text
 from r2mfnet.data.views import QUALITIES, VIEWS
-from r2mfnet.evaluation.metrics import METRIC_NAMES
+from r2mfnet.evaluation.columns import (
+    BOUNDARY_TAU_PX,
+    BOUNDARY_TOLERANCE,
+    METRIC_NAMES,
+    VERTEBRA_COUNT_NAMES,
+)
 
 UNKNOWN_QUALITY = "unknown"
 """Group name for rows whose quality is missing (``None`` or empty)."""
@@ -29,6 +37,7 @@ _HEADERS = {
     "boundary_f1": "BF",
     "hd95": "HD95",
     "assd": "ASSD",
+    "vertebra_f1": "vertebra F1",
 }
 
 
@@ -64,15 +73,37 @@ def _ordered_keys(found: Iterable[str], preferred: Sequence[str]) -> list[str]:
     return [k for k in preferred if k in found] + sorted(found - set(preferred))
 
 
+def _tolerance(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The BF tolerance rules of the rows (``" or "``-joined, first-seen order) and px range."""
+    rules = list(dict.fromkeys(str(r[BOUNDARY_TOLERANCE]) for r in rows if r.get(BOUNDARY_TOLERANCE)))
+    taus = [t for t in (_finite(r.get(BOUNDARY_TAU_PX)) for r in rows) if t is not None]
+    return {
+        "rule": " or ".join(rules) if rules else None,
+        "tau_px_min": min(taus) if taus else None,
+        "tau_px_max": max(taus) if taus else None,
+    }
+
+
+def _counts(rows: Sequence[Mapping[str, Any]]) -> dict[str, int] | None:
+    """Totals of the vertebra counts over the rows that have them (``None`` if none has)."""
+    have = [r for r in rows if all(_finite(r.get(k)) is not None for k in VERTEBRA_COUNT_NAMES)]
+    if not have:
+        return None
+    return {k[len("vertebrae_"):]: int(sum(int(r[k]) for r in have)) for k in VERTEBRA_COUNT_NAMES}
+
+
 def summarize(
     rows: Iterable[Mapping[str, Any]], metrics: Sequence[str] = METRIC_NAMES
 ) -> dict[str, Any]:
     """Summary dict of metric rows (as made by ``SegmentationMetric``).
 
     ``{"overall": {metric: {mean, std, n, n_failed}}, "per_view": {view: {...}},
-    "per_quality": {grade: {...}}, "n_rows": int, "distance_unit": "pixel"|"mm"|"mixed"|None}``.
-    Views appear in ``VIEWS`` order, grades in ``QUALITIES`` order, then any others sorted; rows
-    without a quality are grouped under ``"unknown"``.
+    "per_quality": {grade: {...}}, "n_rows": int, "distance_unit": "pixel"|"mm"|"mixed"|None,
+    "boundary_tolerance": {"rule", "tau_px_min", "tau_px_max"}, "vertebra_counts": {"gt",
+    "pred", "matched", "merged", "split", "missed"} (totals) or None}``. ``rule`` is e.g.
+    ``"2.5 mm"``, or ``"2.5 mm or 0.5 % of height"`` when rows used different rules. Views appear
+    in ``VIEWS`` order, grades in ``QUALITIES`` order, then any others sorted; rows without a
+    quality are grouped under ``"unknown"``.
     """
     rows = list(rows)
     per_view: dict[str, list] = {}
@@ -92,6 +123,8 @@ def summarize(
         },
         "n_rows": len(rows),
         "distance_unit": unit,
+        "boundary_tolerance": _tolerance(rows),
+        "vertebra_counts": _counts(rows),
     }
 
 
@@ -116,15 +149,19 @@ def to_markdown(summary: Mapping[str, Any], digits: int = 3) -> str:
     """Markdown tables (overall, per view, per quality): ``mean ± std`` per metric and ``n``.
 
     ``n`` is the number of rows in the group; a cell whose metric failed for some rows says
-    ``(k failed)``, and those rows are not in its mean.
+    ``(k failed)``, and those rows are not in its mean. The BF header names its tolerance rule
+    (``BF (tol 2.5 mm)``) and a note under the tables gives its range in pixels.
     """
     metrics = _metrics_of(summary)
     unit = summary.get("distance_unit")
+    tol = summary.get("boundary_tolerance") or {}
     heads = []
     for m in metrics:
         h = _HEADERS.get(m, m)
         if m in ("hd95", "assd") and unit:
             h += f" ({'px' if unit == 'pixel' else unit})"
+        if m == "boundary_f1" and tol.get("rule"):
+            h += f" (tol {tol['rule']})"
         heads.append(h)
 
     def table(title: str, groups: Mapping[str, Mapping[str, Any]], first: str) -> list[str]:
@@ -143,6 +180,18 @@ def to_markdown(summary: Mapping[str, Any], digits: int = 3) -> str:
     out.append(
         "Mean ± sample SD (ddof=1); n = cases; failed = undefined distance (one mask empty)."
     )
+    if tol.get("tau_px_min") is not None:
+        lo, hi = tol["tau_px_min"], tol["tau_px_max"]
+        span = f"{lo:.2f} px" if f"{lo:.2f}" == f"{hi:.2f}" else f"{lo:.2f}–{hi:.2f} px"
+        out += ["", f"BF tolerance: {tol['rule']} = {span} per image."]
+    counts = summary.get("vertebra_counts")
+    if counts:
+        out += [""]
+        out.append(
+            f"Vertebrae (4-connected components), all cases: {counts['gt']} in the ground truth, "
+            f"{counts['pred']} predicted, {counts['matched']} matched at IoU > 0.5; "
+            f"{counts['merged']} merged, {counts['split']} split, {counts['missed']} missed."
+        )
     return "\n".join(out) + "\n"
 
 
@@ -162,8 +211,9 @@ def _jsonable(obj: Any) -> Any:
 def write_rows_csv(rows: Iterable[Mapping[str, Any]], path: str | Path) -> Path:
     """Write rows to ``path`` as CSV, atomically.
 
-    Columns: ``case_id, view, quality``, the metrics, then any other keys in order of first
-    appearance. ``None`` is written as an empty cell, NaN as ``nan``.
+    Columns: ``case_id, view, quality``, the metrics (``METRIC_NAMES``), then any other keys in
+    order of first appearance (for ``SegmentationMetric`` rows: ``boundary_tau_px``,
+    ``boundary_tolerance``, the vertebra counts, ``distance_unit``, extras). ``None`` is written as an empty cell, NaN as ``nan``.
     """
     rows = list(rows)
     columns = ["case_id", "view", "quality", *METRIC_NAMES]

@@ -106,7 +106,8 @@ def evaluate_split(checkpoint: Path, splits: dict[str, list], run: RunConfig, ou
         device="cuda" if run.trainer.device != "cpu" and _cuda() else "cpu",
     )
     summary = evaluate_records(
-        predictor, records, out_dir, tau=run.eval.tau, tau_fraction=run.eval.tau_fraction,
+        predictor, records, out_dir, tau=run.eval.tau, tau_mm=run.eval.tau_mm,
+        tau_height_fraction=run.eval.tau_height_fraction,
         worst_cases=run.eval.worst_cases, progress=run.trainer.progress,
     )
     print(f"\nHeld-out '{run.eval.split}' split ({len(records)} views), checkpoint {checkpoint}:\n")

@@ -89,12 +89,14 @@ def test_boundary_f1_asymmetric_precision_recall():
     assert boundary_f1(pred, gt, tau=SQRT5) == pytest.approx(2 * 0.8 / 1.8)  # inclusive
 
 
-def test_tau_fraction_of_diagonal():
-    gt = square((30, 40), 5, 5, 10)
-    pred = square((30, 40), 5, 7, 10)  # shift 2 px
-    # diagonal = 50 px; 0.02 x 50 = 1 px -> same as tau=1; 0.04 -> 2 px.
-    assert boundary_f1(pred, gt, tau_fraction=0.02) == pytest.approx(boundary_f1(pred, gt, tau=1))
-    assert boundary_f1(pred, gt, tau_fraction=0.04) == pytest.approx(1.0)
+def test_boundary_f1_needs_a_valid_pixel_tolerance():
+    a = square((8, 10), 2, 2, 4)
+    with pytest.raises(TypeError):
+        boundary_f1(a, a)  # no hidden default: the right tolerance depends on the image
+    with pytest.raises(ValueError, match="tau"):
+        boundary_f1(a, a, tau=-1)
+    with pytest.raises(ValueError, match="tau"):
+        boundary_metrics(a, a, tau=float("nan"))
 
 
 # ---------------------------------------------------------------- distances
@@ -123,7 +125,7 @@ def test_spacing_scales_distances_not_bf():
     bm = boundary_metrics(pred, gt, tau=2, spacing=0.5)
     assert bm["boundary_f1"] == pytest.approx(boundary_f1(pred, gt, tau=2))
     assert bm["hd95"] == pytest.approx(0.5 * SQRT8)
-    bm2 = boundary_metrics(a, b, spacing=(1.0, 3.0))
+    bm2 = boundary_metrics(a, b, tau=2, spacing=(1.0, 3.0))
     assert bm2["hd95"] == pytest.approx(3.0)
     with pytest.raises(ValueError):
         hd95(a, b, spacing=0)
@@ -133,13 +135,13 @@ def test_spacing_scales_distances_not_bf():
 def test_empty_mask_conventions():
     e = np.zeros((6, 6), bool)
     a = square((6, 6), 1, 1, 3)
-    for f in (dice, iou, boundary_f1):
+    for f in (dice, iou, lambda p, g: boundary_f1(p, g, tau=2)):
         assert f(e, e) == 1.0
         assert f(a, e) == 0.0 and f(e, a) == 0.0
     assert hd95(e, e) == 0.0 and assd(e, e) == 0.0
     for f in (hd95, assd):
         assert math.isnan(f(a, e)) and math.isnan(f(e, a))
-    assert boundary_metrics(e, e) == {"boundary_f1": 1.0, "hd95": 0.0, "assd": 0.0}
+    assert boundary_metrics(e, e, tau=2) == {"boundary_f1": 1.0, "hd95": 0.0, "assd": 0.0}
 
 
 # ---------------------------------------------------------------- accumulator
@@ -154,8 +156,12 @@ def test_segmentation_metric_rows_and_errors():
     assert row["dice"] == pytest.approx(0.75) and row["iou"] == pytest.approx(0.6)
     assert row["boundary_f1"] == pytest.approx(1.0) and row["hd95"] == pytest.approx(1.0)
     assert row["split"] == "test" and row["distance_unit"] == "pixel"
+    # One 4x4 square each, IoU 0.6 > 0.5: one matched vertebra.
+    assert row["vertebra_f1"] == 1.0 and row["vertebrae_matched"] == 1
+    assert row["boundary_tau_px"] == 1.0 and row["boundary_tolerance"] == "1 px"
     row2 = m.update(pred, gt, "c2", "coronal", spacing_mm=0.25)
     assert row2["hd95"] == pytest.approx(0.25) and row2["distance_unit"] == "mm"
+    assert row2["boundary_tau_px"] == 1.0  # a fixed pixel tolerance ignores the spacing
     assert len(m) == 2 and len(m.rows()) == 2
     with pytest.raises(DataError, match="c3"):
         m.update(pred, gt[:, :9], "c3", "left_bending")
