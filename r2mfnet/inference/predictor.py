@@ -3,19 +3,27 @@
 The predictor applies exactly the preprocessing a checkpoint was trained with (intensity
 normalisation, optional CLAHE, letterbox to the model's input size), runs the model without
 autograd, and maps the probability back through the letterbox's inverse, so that masks and
-metrics always live on the original pixel grid.
+metrics always live on the original pixel grid. Probabilities, flip TTA, the threshold and the
+anatomy-aware clean-up all come from :mod:`r2mfnet.inference.postprocess`.
 """
 from __future__ import annotations
 
 import contextlib
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
-from r2mfnet.data.preprocess import Letterbox, clahe, normalize_intensity
+from r2mfnet.data.preprocess import Letterbox, LetterboxTransform, clahe, normalize_intensity
+from r2mfnet.inference.postprocess import (
+    CleanupParams,
+    apply_cleanup,
+    cleanup_params,
+    flip_tta,
+    foreground_probability,
+)
 
 
 def _device(name: str | None) -> torch.device:
@@ -29,6 +37,9 @@ class Predictor:
 
     ``tta_flip`` averages the prediction of the image and of its horizontal mirror (un-mirrored):
     the spine is close to left-right symmetric in appearance, so this cheaply reduces variance.
+    ``postprocess`` applies :func:`~r2mfnet.inference.postprocess.clean_mask` with ``cleanup``
+    (a :class:`~r2mfnet.inference.postprocess.CleanupParams` or a mapping of its fields) to every
+    mask and label map; probability maps are never cleaned.
     """
 
     def __init__(
@@ -41,6 +52,8 @@ class Predictor:
         threshold: float = 0.5,
         amp: bool | str = False,
         channels_last: bool | None = None,
+        postprocess: bool = True,
+        cleanup: CleanupParams | Mapping[str, Any] | None = None,
     ) -> None:
         self.device = _device(device)
         self.model = model.to(self.device).eval()
@@ -53,6 +66,8 @@ class Predictor:
         self.use_clahe = use_clahe
         self.tta_flip = tta_flip
         self.threshold = threshold
+        self.postprocess = bool(postprocess)
+        self.cleanup = cleanup_params(cleanup)
         # amp: True = fp16/bf16 autocast on CUDA only; "bf16" = bf16 autocast on any device (on a
         # CPU without native bf16 it is much slower, see docs/performance.md)
         self.amp_dtype: torch.dtype | None = None
@@ -86,35 +101,51 @@ class Predictor:
             return contextlib.nullcontext()
         return torch.autocast(self.device.type, dtype=self.amp_dtype)
 
-    def _run(self, batch: torch.Tensor) -> torch.Tensor:
+    def run_model(self, batch: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The model's output dict in float32, with this predictor's channels_last and autocast."""
         if self.channels_last:
             batch = batch.contiguous(memory_format=torch.channels_last)
         with self._autocast():
-            return self.model(batch)["logits"].float()
+            return {k: v.float() for k, v in self.model(batch).items()}
 
-    @torch.inference_mode()
-    def _forward(self, batch: torch.Tensor) -> torch.Tensor:
-        logits = self._run(batch)
-        prob = torch.sigmoid(logits[:, :1]) if logits.shape[1] == 1 else 1 - torch.softmax(logits, 1)[:, :1]
-        if self.tta_flip:
-            flipped = self._run(torch.flip(batch, dims=[3]))
-            fprob = torch.sigmoid(flipped[:, :1]) if flipped.shape[1] == 1 else 1 - torch.softmax(flipped, 1)[:, :1]
-            prob = 0.5 * (prob + torch.flip(fprob, dims=[3]))
-        return prob[:, 0]
-
-    def predict_probabilities(self, images: Sequence[np.ndarray], batch_size: int = 4) -> list[np.ndarray]:
-        """Spine probability maps, each the size of its input image."""
-        out: list[np.ndarray] = []
+    def model_probabilities(
+        self, images: Sequence[np.ndarray], batch_size: int = 4, coarse: bool = False
+    ) -> Iterator[tuple[dict[str, np.ndarray], LetterboxTransform]]:
+        """Per image, model-size class probabilities ``{"prob": [C, H, W]}`` (and ``"coarse_prob"``
+        when ``coarse`` and the model has a coarse stage), flip TTA included, with the letterbox
+        transform that maps them back to the image's size. A generator: one batch in memory."""
         for start in range(0, len(images), batch_size):
             prepared = [self.preprocess(img) for img in images[start : start + batch_size]]
             batch = torch.from_numpy(np.stack([p[0] for p in prepared])[:, None]).to(self.device)
-            probs = self._forward(batch).cpu().numpy()
-            out.extend(t.invert(p) for p, (_, t) in zip(probs, prepared))
-        return out
+            with torch.inference_mode():
+                probs = {k: v.cpu().numpy() for k, v in flip_tta(self.run_model, batch, self.tta_flip, coarse).items()}
+            for i, (_, transform) in enumerate(prepared):
+                yield {k: v[i] for k, v in probs.items()}, transform
+
+    def coarse_mask(self, probs: Mapping[str, np.ndarray], transform: LetterboxTransform) -> np.ndarray | None:
+        """The coarse stage's mask at the original size (the clean-up's column), or None."""
+        if "coarse_prob" not in probs:
+            return None
+        return transform.invert(foreground_probability(probs["coarse_prob"], axis=0)[0]) > self.threshold
+
+    def predict_probabilities(self, images: Sequence[np.ndarray], batch_size: int = 4) -> list[np.ndarray]:
+        """Spine probability maps, each the size of its input image (never cleaned up)."""
+        return [transform.invert(foreground_probability(probs["prob"], axis=0)[0])
+                for probs, transform in self.model_probabilities(images, batch_size)]
 
     def predict_probability(self, image: np.ndarray) -> np.ndarray:
         return self.predict_probabilities([image])[0]
 
+    def predict_masks(self, images: Sequence[np.ndarray], batch_size: int = 4) -> list[np.ndarray]:
+        """Binary spine masks at the inputs' sizes: probability > threshold, then the clean-up
+        when ``postprocess`` (its column from the coarse mask when the model has one)."""
+        out: list[np.ndarray] = []
+        for probs, transform in self.model_probabilities(images, batch_size, coarse=self.postprocess):
+            mask = transform.invert(foreground_probability(probs["prob"], axis=0)[0]) > self.threshold
+            ref = self.coarse_mask(probs, transform) if self.postprocess else None
+            out.append(apply_cleanup(mask, self.postprocess, self.cleanup, ref))
+        return out
+
     def predict_mask(self, image: np.ndarray) -> np.ndarray:
-        """Binary spine mask at the input's size."""
-        return self.predict_probability(image) > self.threshold
+        """Binary spine mask at the input's size (see :meth:`predict_masks`)."""
+        return self.predict_masks([image])[0]

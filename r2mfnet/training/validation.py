@@ -12,12 +12,16 @@ the score must measure what the stage is for:
 
 Foreground follows the predictor's rule (``1 - p(background) > 0.5``, then the most probable
 vertebra class), so validation scores what inference will output; an argmax over all classes
-would call a pixel background whenever the vertebra probability is split among neighbours.
+would call a pixel background whenever the vertebra probability is split among neighbours. The
+rule lives in :mod:`r2mfnet.inference.postprocess`. Validation scores it raw, without the
+anatomy-aware clean-up: at the model's input size, cheap, and unchanged by ``eval.postprocess``.
 """
 from __future__ import annotations
 
 import torch
 from torch import Tensor
+
+from r2mfnet.inference.postprocess import classes_from_logits, mask_from_logits
 
 __all__ = ["dice_per_image", "predicted_classes"]
 
@@ -31,9 +35,7 @@ def _dice(pred: Tensor, gt: Tensor) -> Tensor:
 
 def predicted_classes(logits: Tensor) -> Tensor:
     """``[B, C, H, W]`` logits (C > 1) -> ``[B, H, W]`` class indices by the predictor's rule."""
-    prob = torch.softmax(logits.float(), 1)
-    labels = prob[:, 1:].argmax(1) + 1
-    return torch.where(prob[:, 0] < 0.5, labels, torch.zeros_like(labels))
+    return classes_from_logits(logits, 0.5)
 
 
 def dice_per_image(logits: Tensor, target: Tensor) -> dict[str, Tensor]:
@@ -43,7 +45,7 @@ def dice_per_image(logits: Tensor, target: Tensor) -> dict[str, Tensor]:
     """
     gt_union = target > 0.5 if target.ndim == 4 else (target > 0).unsqueeze(1)
     if logits.shape[1] == 1:
-        return {"dice": _dice(logits > 0, gt_union)}
+        return {"dice": _dice(mask_from_logits(logits, 0.5), gt_union)}
     if target.ndim != 3:
         raise ValueError(f"a {logits.shape[1]}-class output needs [B, H, W] class targets, got {tuple(target.shape)}")
     pred = predicted_classes(logits)
