@@ -56,6 +56,9 @@ class SegmentationModel(nn.Module):
 
     name: ClassVar[str] = ""
     has_stages: bool = False
+    uses_target: bool = False
+    """True: the model's training forward takes the mask, ``forward(x, target=mask)`` (R2MF-Net's
+    ``fine_crop`` boxes come from it); trainers pass it only to models that declare this."""
 
     def __init__(self, **config: Any):
         super().__init__()

@@ -38,9 +38,16 @@ switch          on                                           off
 
 ``mcskip`` needs the coarse network, so with ``cascade=False`` it has no effect (accepted, so that
 every combination of switches builds, as sweeps expect).
+
+``fine_crop=True`` turns the same two networks into a region-of-interest cascade: the coarse
+network sees the input shrunk to ``coarse_size``, the fine network a ``crop_size`` crop of the
+full-resolution input around the spine, and its logits are pasted back into the upsampled coarse
+logits (:meth:`R2MFNet._forward_roi`, geometry in :mod:`r2mfnet.models.blocks.roi`,
+docs/architecture.md "Region-of-interest cascade").
 """
 from __future__ import annotations
 
+import contextlib
 import math
 from functools import partial
 from typing import Iterator, Sequence
@@ -50,6 +57,7 @@ from torch import nn
 
 from r2mfnet.errors import ConfigError
 from r2mfnet.models.base import SegmentationModel, check_common
+from r2mfnet.models.blocks import roi
 from r2mfnet.models.blocks.conv import conv_block
 from r2mfnet.models.blocks.inception import InceptionBlock
 from r2mfnet.models.blocks.mcskip import FUSIONS, MCSkip, source_levels
@@ -92,9 +100,21 @@ class R2MFNet(SegmentationModel):
             input: naming a vertebra depends on its position along the spine. ``None`` = on for
             vertebra classes (``num_classes > 1``), off for a binary mask (the project's config
             default; the Python default ``False`` keeps older checkpoints loading as they were).
+        fine_crop: region-of-interest cascade (module docstring). ``False`` (default) is the
+            same-resolution cascade, unchanged; the keys below are then ignored and left out of
+            ``model_config``, so default checkpoints and resume checks are exactly as before.
+        coarse_size: ``[height, width]`` the coarse network runs at (the input is shrunk to it).
+        crop_size: ``[height, width]`` of the fine network's crop around the spine.
+        crop_margin: context added on each side of the spine's box, as a fraction of its size.
+        train_box_shift, train_box_scale: in training the box comes from the ground-truth mask,
+            its centre moved by up to ``±train_box_shift`` of its size and its size multiplied by
+            a factor in ``train_box_scale`` (so the fine network learns from the box errors the
+            coarse network will make); in eval mode the box comes from the coarse prediction.
 
     ``forward`` returns ``{"logits": fine, "coarse_logits": coarse}`` with the cascade and
-    ``{"logits": coarse}`` without. :meth:`set_stage` selects what runs and learns.
+    ``{"logits": coarse}`` without; with ``fine_crop`` also ``"boxes"`` (``[B, 4]`` float, the
+    crop boxes ``(x0, y0, x1, y1)`` in input pixels) when the fine network ran, and every logit map
+    is at the input's size. :meth:`set_stage` selects what runs and learns.
     """
 
     name = "r2mfnet"
@@ -119,10 +139,17 @@ class R2MFNet(SegmentationModel):
         fine_residual: bool = True,
         coarse_classes: int | None = None,
         fine_coords: bool | None = False,
+        fine_crop: bool = False,
+        coarse_size: Sequence[int] = (256, 128),
+        crop_size: Sequence[int] = (768, 256),
+        crop_margin: float = 0.1,
+        train_box_shift: float = 0.1,
+        train_box_scale: Sequence[float] = (0.9, 1.2),
     ):
         check_common(in_channels, num_classes, base_channels, depth, norm)
         for key, value in (("inception", inception), ("r2jump", r2jump), ("mcskip", mcskip),
                            ("scse", scse), ("cascade", cascade), ("fine_residual", fine_residual),
+                           ("fine_crop", fine_crop),
                            ("fine_coords", num_classes > 1 if fine_coords is None else fine_coords)):
             if not isinstance(value, bool):
                 raise ConfigError(f"model.{key} must be true or false, got {value!r}")
@@ -148,6 +175,8 @@ class R2MFNet(SegmentationModel):
         if not isinstance(scse_reduction, int) or scse_reduction < 1:
             raise ConfigError(f"model.scse_reduction must be an integer >= 1, "
                               f"got {scse_reduction!r}")
+        roi_options = _check_roi_options(coarse_size, crop_size, crop_margin, train_box_shift,
+                                         train_box_scale, depth) if fine_crop else {}
         super().__init__(
             in_channels=in_channels, num_classes=num_classes, base_channels=base_channels,
             depth=depth, inception=inception, r2jump=r2jump, mcskip=mcskip, scse=scse,
@@ -155,8 +184,15 @@ class R2MFNet(SegmentationModel):
             r2jump_units=None if r2jump_units is None else list(units),
             mcskip_levels=mcskip_levels, mcskip_fusion=mcskip_fusion,
             scse_reduction=scse_reduction, norm=norm, fine_residual=fine_residual,
-            coarse_classes=coarse_classes, fine_coords=fine_coords,
+            coarse_classes=coarse_classes, fine_coords=fine_coords, **roi_options,
         )
+        self.fine_crop = fine_crop
+        if fine_crop:
+            self.coarse_size: tuple[int, int] = tuple(roi_options["coarse_size"])
+            self.crop_size: tuple[int, int] = tuple(roi_options["crop_size"])
+            self.crop_margin: float = roi_options["crop_margin"]
+            self.train_box_shift: float = roi_options["train_box_shift"]
+            self.train_box_scale: tuple[float, float] = tuple(roi_options["train_box_scale"])
         self.fine_coords = num_classes > 1 if fine_coords is None else fine_coords
         self.coarse_classes = num_classes if coarse_classes is None else coarse_classes
         self.fine_residual = fine_residual
@@ -164,6 +200,7 @@ class R2MFNet(SegmentationModel):
         self.cascade = cascade
         self.use_mcskip = mcskip and cascade
         self.has_stages = cascade
+        self.uses_target = cascade and fine_crop  # training boxes come from the mask
         self._norm = norm
         self._units = units
         self._block = partial(InceptionBlock, norm=norm) if inception else partial(
@@ -234,6 +271,26 @@ class R2MFNet(SegmentationModel):
         return iter(()) if self.fine is None else self.fine.parameters()
 
     # ---------------------------------------------------------------------------- forward
+    @property
+    def pad_multiple(self) -> int:
+        """With ``fine_crop`` both networks run at their own sizes: the input is never padded."""
+        return 1 if self.fine_crop else super().pad_multiple
+
+    def forward(self, x: torch.Tensor, target: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """``x`` [B, in_channels, H, W] -> logits at H x W (see the class docstring for the keys).
+
+        ``target`` (the training mask, ``[B, 1, H, W]`` or ``[B, H, W]`` class indices) is used only
+        with ``fine_crop`` in training mode, for the fine network's box; otherwise ignored.
+        """
+        if not self.fine_crop:
+            return super().forward(x)
+        if x.dim() != 4 or x.shape[1] != self.in_channels:
+            raise ConfigError(
+                f"{type(self).__name__} expects input [B, {self.in_channels}, H, W] "
+                f"(model.in_channels={self.in_channels}), got {tuple(x.shape)}"
+            )
+        return self._forward_roi(x, target)
+
     def forward_padded(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         if self.fine is None:
             return {"logits": self.coarse(x)[0]}
@@ -254,6 +311,65 @@ class R2MFNet(SegmentationModel):
             fine = fine + self._as_class_logits(coarse)
         return {"logits": fine, "coarse_logits": coarse}
 
+    def _forward_roi(self, x: torch.Tensor, target: torch.Tensor | None) -> dict[str, torch.Tensor]:
+        """The region-of-interest cascade (``fine_crop``).
+
+        coarse network on ``x`` shrunk to ``coarse_size`` -> box around its mask (eval) or the
+        jittered ground-truth box (training) -> the fine network on ``roi_align`` crops of the
+        image, of the coarse logits (as probability, and as the residual base) and of each
+        coarse decoder feature (MC-Skip) -> its logits pasted into the upsampled coarse logits.
+        """
+        size = tuple(x.shape[-2:])
+        coarse_input = roi.resize(x, self.coarse_size)
+        if self.fine is None or self.stage == "coarse":
+            coarse = roi.upsample(self.coarse(coarse_input)[0], size)
+            return {"logits": coarse} if self.fine is None else {"logits": coarse, "coarse_logits": coarse}
+        with torch.no_grad() if self.stage == "fine" else contextlib.nullcontext():
+            coarse, features = self.coarse(coarse_input)
+        boxes = self._boxes(coarse, size, target)
+        coarse_crop = roi.crop(coarse, boxes, size, self.crop_size)
+        fine_input = [roi.crop(x, boxes, size, self.crop_size), torch.sigmoid(coarse_crop)]
+        if self.fine_coords:
+            fine_input.append(roi.crop_rows(boxes, size[0], self.crop_size).to(x.dtype))
+        context = None
+        if self.use_mcskip:
+            ch, cw = self.crop_size
+            context = [roi.crop(f, boxes, size, (ch >> level, cw >> level))
+                       for level, f in enumerate(features)]
+        fine, _ = self.fine(torch.cat(fine_input, dim=1), context)
+        if self.fine_residual:
+            fine = fine + self._as_class_logits(coarse_crop)
+        coarse_up = roi.upsample(coarse, size)
+        logits = roi.paste(fine, boxes, self._as_class_logits(coarse_up))
+        return {"logits": logits, "coarse_logits": coarse_up, "boxes": boxes}
+
+    def _boxes(self, coarse: torch.Tensor, size: tuple[int, int],
+               target: torch.Tensor | None) -> torch.Tensor:
+        """Crop boxes in input pixels: from the ground truth in training, else from the coarse mask.
+
+        Ground truth: foreground = ``target > 0`` (class indices) or ``> 0.5`` (a float mask), box
+        jittered (:func:`~r2mfnet.models.blocks.roi.jitter_boxes`). Coarse: foreground where the
+        coarse network's spine probability exceeds 0.5 (sigmoid of a 1-channel output,
+        ``1 - p(background)`` of a softmax), its box scaled from the coarse grid to the input.
+        Either way an empty mask means the whole image, then :func:`~r2mfnet.models.blocks.roi.
+        fit_boxes` adds the margin, the crop's aspect ratio and whole pixels.
+        """
+        with torch.no_grad():
+            if self.training and target is not None:
+                if tuple(target.shape[-2:]) != size:
+                    raise ValueError(f"target size {tuple(target.shape[-2:])} differs from the "
+                                     f"input size {size}")
+                foreground = target > 0 if target.dim() == 3 else target[:, 0] > 0.5
+                boxes = roi.jitter_boxes(roi.mask_boxes(foreground), self.train_box_shift,
+                                         self.train_box_scale)
+            else:
+                if coarse.shape[1] == 1:
+                    foreground = coarse[:, 0] > 0  # sigmoid > 0.5
+                else:
+                    foreground = torch.softmax(coarse.float(), 1)[:, 0] < 0.5
+                boxes = roi.scale_boxes(roi.mask_boxes(foreground), coarse.shape[-2:], size)
+            return roi.fit_boxes(boxes.float(), size, self.crop_size, self.crop_margin)
+
     def _as_class_logits(self, coarse: torch.Tensor) -> torch.Tensor:
         """The coarse logits in the fine output's class space, for the residual sum.
 
@@ -266,6 +382,34 @@ class R2MFNet(SegmentationModel):
             return coarse
         background = math.log(self.num_classes - 1) - coarse
         return torch.cat([background, torch.zeros_like(coarse).expand(-1, self.num_classes - 1, -1, -1)], 1)
+
+
+def _check_roi_options(coarse_size: Sequence[int], crop_size: Sequence[int], crop_margin: float,
+                       train_box_shift: float, train_box_scale: Sequence[float],
+                       depth: int) -> dict[str, object]:
+    """The ``fine_crop`` keys, checked (:class:`ConfigError` naming the key) and made JSON-plain."""
+    options: dict[str, object] = {"fine_crop": True}
+    for key, value in (("coarse_size", coarse_size), ("crop_size", crop_size)):
+        if (isinstance(value, (str, bytes)) or not isinstance(value, Sequence) or len(value) != 2
+                or any(isinstance(v, bool) or not isinstance(v, int) or v < 1 or v % 2**depth
+                       for v in value)):
+            raise ConfigError(f"model.{key} must be [height, width], two positive integers "
+                              f"divisible by 2**depth = {2**depth}, got {value!r}")
+        options[key] = [int(v) for v in value]
+    for key, value, top in (("crop_margin", crop_margin, math.inf),
+                            ("train_box_shift", train_box_shift, 1.0)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < top:
+            raise ConfigError(f"model.{key} must be a number >= 0{'' if top == math.inf else ' and < 1'}, "
+                              f"got {value!r}")
+        options[key] = float(value)
+    if (isinstance(train_box_scale, (str, bytes)) or not isinstance(train_box_scale, Sequence)
+            or len(train_box_scale) != 2
+            or any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in train_box_scale)
+            or not 0 < train_box_scale[0] <= train_box_scale[1]):
+        raise ConfigError(f"model.train_box_scale must be [low, high] with 0 < low <= high, "
+                          f"got {train_box_scale!r}")
+    options["train_box_scale"] = [float(v) for v in train_box_scale]
+    return options
 
 
 def _row_coordinate(x: torch.Tensor) -> torch.Tensor:

@@ -25,6 +25,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from r2mfnet.atomic import atomic_write_json
+from r2mfnet.models.base import SegmentationModel
 from r2mfnet.errors import ConfigError, TrainingError
 from r2mfnet.training import distributed
 from r2mfnet.training.checkpoint import (
@@ -112,6 +113,14 @@ def _set_rng_state(state: dict[str, Any]) -> None:
     random.setstate(state["python"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _uses_target(net: nn.Module) -> bool:
+    """Whether the model inside ``net`` (DDP / compile wrappers unwrapped) declared that its training
+    forward takes the mask (:attr:`SegmentationModel.uses_target`). Validation never passes it: in
+    eval mode a model must predict from the image alone."""
+    model = unwrap(net)
+    return isinstance(model, SegmentationModel) and model.uses_target
 
 
 def seed_everything(seed: int) -> None:
@@ -291,7 +300,7 @@ class Trainer:
     def _train_step(self, net: nn.Module, batch, optimizer, scheduler, params) -> float | None:
         image, mask = self._to_device(batch)
         with self._autocast():
-            outputs = net(image)
+            outputs = net(image, target=mask) if _uses_target(net) else net(image)
         loss = self.loss_fn(outputs, mask)
         if not torch.isfinite(loss):
             optimizer.zero_grad(set_to_none=True)
