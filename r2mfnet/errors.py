@@ -54,6 +54,10 @@ class CheckpointError(R2MFNetError):
     """A checkpoint file is missing, truncated, corrupted or from an incompatible model."""
 
 
+class OutputError(R2MFNetError):
+    """A result file cannot be written (disk full, no permission, read-only file system)."""
+
+
 class MeasurementError(R2MFNetError):
     """A mask or landmark set cannot support a clinical measurement (empty, broken, too short)."""
 

@@ -9,8 +9,8 @@ from omegaconf import OmegaConf
 from r2mfnet.errors import ConfigError
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
-OPTIONS = {"checkpoint", "split", "output_dir", "data", "manifest", "tta_flip", "tau", "tau_mm",
-           "tau_height_fraction", "worst_cases", "device", "threshold", "progress"}
+OPTIONS = {"checkpoint", "split", "output_dir", "data", "manifest", "tta_flip", "tau", "tau_fraction",
+           "worst_cases", "device", "threshold", "progress"}
 
 
 def _data_config(args: dict[str, Any], stored: dict[str, Any], data_overrides: list[str]):
@@ -32,7 +32,6 @@ def _data_config(args: dict[str, Any], stored: dict[str, Any], data_overrides: l
 
 def evaluate_from_cli(argv: list[str]) -> dict[str, Any]:
     """Parse ``key=value`` arguments, evaluate, print the summary tables."""
-    from r2mfnet.config import EvalConfig
     from r2mfnet.data.build import load_splits
     from r2mfnet.data.manifest import load_manifest
     from r2mfnet.evaluation.evaluate import evaluate_records, print_summary
@@ -49,8 +48,6 @@ def evaluate_from_cli(argv: list[str]) -> dict[str, Any]:
         raise ConfigError(f"unknown option(s) {unknown}; known: {sorted(OPTIONS)}")
     if not args.get("checkpoint"):
         raise ConfigError("checkpoint=PATH is required (a best.pt written by scripts/train.py)")
-    # EvalConfig checks the boundary-F1 tolerance keys before anything is loaded.
-    ev = EvalConfig(**{k: args[k] for k in ("tau", "tau_mm", "tau_height_fraction") if k in args})
     checkpoint = Path(str(args["checkpoint"]))
     state = load_checkpoint(checkpoint)
     split = str(args.get("split", "test"))
@@ -74,8 +71,8 @@ def evaluate_from_cli(argv: list[str]) -> dict[str, Any]:
         threshold=float(args.get("threshold", 0.5)),
     )
     summary = evaluate_records(
-        predictor, records, output_dir, tau=ev.tau, tau_mm=ev.tau_mm,
-        tau_height_fraction=ev.tau_height_fraction, worst_cases=int(args.get("worst_cases", 4)),
+        predictor, records, output_dir, tau=float(args.get("tau", 2.0)),
+        tau_fraction=args.get("tau_fraction"), worst_cases=int(args.get("worst_cases", 4)),
         progress=bool(args.get("progress", True)),
     )
     print(f"\n{len(records)} views of split '{split}' evaluated; results in {output_dir}\n")

@@ -28,8 +28,8 @@ from r2mfnet.atomic import atomic_write_json
 from r2mfnet.models.base import SegmentationModel
 from r2mfnet.errors import ConfigError, TrainingError
 from r2mfnet.training import distributed
-from r2mfnet.training.checkpoint import (
-    load_checkpoint, model_config_of, same_model, save_checkpoint, unwrap,
+from r2mfnet.checkpoint import (
+    load_checkpoint, model_change, model_config_of, save_checkpoint, unwrap,
 )
 from r2mfnet.training.config import TrainerConfig
 from r2mfnet.training.early_stopping import EarlyStopping
@@ -101,15 +101,24 @@ def resolve_amp(amp: str, device: torch.device) -> torch.dtype | None:
 
 
 def _rng_state() -> dict[str, Any]:
-    state = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+    """Every generator's state as tensors and plain values, so the checkpoint stays data
+    (NumPy's key array is stored as an int64 tensor, not as a pickled NumPy array)."""
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    state = {
+        "torch": torch.get_rng_state(),
+        "numpy": (kind, torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss), float(cached)),
+        "python": random.getstate(),
+    }
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
 
 
 def _set_rng_state(state: dict[str, Any]) -> None:
+    kind, keys, *rest = state["numpy"]  # keys: a tensor (version 3) or a NumPy array (version 2)
+    keys = keys.numpy() if isinstance(keys, torch.Tensor) else np.asarray(keys)
     torch.set_rng_state(state["torch"])
-    np.random.set_state(state["numpy"])
+    np.random.set_state((kind, keys.astype(np.uint32), *rest))
     random.setstate(state["python"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
@@ -269,12 +278,10 @@ class Trainer:
                 f"'{path}' was trained with stages {state.get('stages')} but this config plans "
                 f"{[s.name for s in self.stages]}: resume with the same model and trainer options"
             )
-        saved, current = model_config_of(state), dict(unwrap(self.model).model_config)
-        changed = same_model(saved, current)
-        if changed:
+        change = model_change(model_config_of(state), dict(unwrap(self.model).model_config))
+        if change:
             raise ConfigError(
-                f"'{path}' was trained with a different model ({', '.join(f'model.{k}={saved.get(k)!r}' for k in changed)}; "
-                f"this config has {', '.join(f'{current.get(k)!r}' for k in changed)}): resume with the same model options"
+                f"'{path}' was trained with a different model ({change}): resume with the same model options"
             )
         unwrap(self.model).load_state_dict(state["model"])
         self.global_step = int(state["global_step"])

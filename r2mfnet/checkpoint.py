@@ -1,0 +1,258 @@
+"""Checkpoints: data, not code; written atomically, checked on load, complete enough to rebuild the model.
+
+A checkpoint is a dict of tensors and plain values (numbers, text, lists, dicts) saved with
+``torch.save``. Its ``model_config`` (the registry name and keyword arguments) and ``preprocess``
+(input size, CLAHE) are all that :func:`load_model` and the predictor need, in the manner of
+nnU-Net's self-describing checkpoints. Training state (optimiser, scheduler, scaler, RNG, data
+position, early stopping) rides along so that a run can resume exactly.
+
+**Security rule.** Checkpoints travel between labs, papers and colleagues, and unpickling a file
+can run any code its author put in it. Every load therefore uses ``torch.load(weights_only=True)``,
+which only rebuilds tensors and plain containers; a file that asks for anything else is refused
+*before* any of its objects is built, with a message naming what it asked for. Version-2 files
+stored the NumPy random-generator state as a NumPy array; the three NumPy names needed to rebuild
+an array of numbers are allowed so those files still load. A trusted file written some other way
+can be converted once with :func:`convert_trusted`.
+
+This module sits below training, inference and evaluation (it imports only ``models``), so that
+reading a checkpoint never pulls in the training package.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import pickle
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from r2mfnet.atomic import atomic_write
+from r2mfnet.errors import CheckpointError
+
+FORMAT = "r2mfnet-checkpoint"
+VERSION = 3
+"""2: R2MF-Net gained ``fine_residual`` (default on); version-1 R2MF-Net checkpoints predate it.
+3: the NumPy RNG state is stored as plain values (no NumPy objects), so a checkpoint is tensors
+and plain values only."""
+
+
+def _numpy_array_globals() -> list[Any]:
+    """The NumPy names a version-2 checkpoint's RNG state needs: rebuilding an array of numbers
+    (``_reconstruct``, ``ndarray``, ``dtype`` and the dtype's class), nothing that can run code.
+    NumPy 1 pickled ``_reconstruct`` as ``numpy.core.multiarray``; NumPy 2 as ``numpy._core``."""
+    from numpy._core import multiarray
+
+    names: list[Any] = [multiarray._reconstruct, np.ndarray, np.dtype, type(np.dtype(np.uint32))]
+    names.append((multiarray._reconstruct, "numpy.core.multiarray._reconstruct"))
+    return names
+
+
+def _digest(buffer: bytes) -> str:
+    return hashlib.sha256(buffer).hexdigest()
+
+
+def _to_bytes(obj: Any) -> bytes:
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    return buffer.getvalue()
+
+
+def _load_data(source: str | Path | io.BytesIO, map_location: Any, what: str) -> Any:
+    """``torch.load(weights_only=True)``; a request for any other object becomes a
+    :class:`CheckpointError` that says why it was refused and how to convert a trusted file."""
+    try:
+        with torch.serialization.safe_globals(_numpy_array_globals()):
+            return torch.load(source, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as exc:
+        found = re.search(r"GLOBAL ([\w.]+)", str(exc))  # torch's wording varies between versions
+        if found is None and "Weights only load failed" not in str(exc):
+            raise
+        asked = f" ({found.group(1)})" if found else ""
+        raise CheckpointError(
+            f"{what} asks to build Python objects{asked}, not only tensors and numbers; r2mfnet "
+            "refuses it because loading such a file can run code. If you trust its author, convert it "
+            "once: python -c \"from r2mfnet.checkpoint import convert_trusted; "
+            "convert_trusted('OLD.pt', 'NEW.pt')\""
+        ) from None
+
+
+def save_checkpoint(path: str | Path, state: dict[str, Any]) -> Path:
+    """Save ``state`` to ``path`` atomically, with a SHA-256 of the payload for load-time checks.
+
+    The payload is serialised into memory, hashed, and wrapped in an envelope that is written as
+    bytes by :func:`~r2mfnet.atomic.atomic_write`: a kill at any moment leaves the previous file
+    intact, and a full disk surfaces as one clear :class:`~r2mfnet.errors.OutputError` (torch's own
+    file writer reports it as an opaque ``inline_container`` error instead). The payload is read
+    back with the same data-only loader before anything is written, so a state holding an object
+    no one could load again fails here, at save time, not on the day someone resumes from it.
+    """
+    payload = _to_bytes({"format": FORMAT, "version": VERSION, **state})
+    try:
+        torch.load(io.BytesIO(payload), map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise TypeError(f"checkpoint state for '{path}' holds a non-data object: {exc}") from None
+    envelope = _to_bytes({"format": FORMAT, "sha256": _digest(payload), "payload": payload})
+    return atomic_write(path, lambda tmp: tmp.write_bytes(envelope))
+
+
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Load and verify a checkpoint; any problem becomes a :class:`CheckpointError` naming the file.
+
+    Nothing in the file is unpickled beyond tensors and plain values (see the module's security
+    rule), neither the envelope nor the payload.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint '{path}' does not exist")
+    if path.stat().st_size == 0:
+        raise CheckpointError(f"checkpoint '{path}' is empty (0 bytes): the write was interrupted")
+    try:
+        envelope = _load_data(path, "cpu", f"checkpoint '{path}'")
+    except CheckpointError:
+        raise
+    except Exception as exc:  # torch raises many types for a damaged zip
+        raise CheckpointError(
+            f"checkpoint '{path}' is truncated or corrupted and cannot be read ({type(exc).__name__}); "
+            "use the previous checkpoint (best.pt / latest.pt) or retrain"
+        ) from None
+    if not isinstance(envelope, dict) or envelope.get("format") != FORMAT or "payload" not in envelope:
+        raise CheckpointError(f"'{path}' is not an r2mfnet checkpoint (no '{FORMAT}' envelope)")
+    if not isinstance(envelope["payload"], bytes) or _digest(envelope["payload"]) != envelope.get("sha256"):
+        raise CheckpointError(f"checkpoint '{path}' is corrupted: its checksum does not match its content")
+    try:
+        state = _load_data(io.BytesIO(envelope["payload"]), map_location, f"checkpoint '{path}'")
+    except CheckpointError:
+        raise
+    except Exception as exc:
+        raise CheckpointError(f"checkpoint '{path}' payload cannot be read ({type(exc).__name__})") from None
+    if not isinstance(state, dict):
+        raise CheckpointError(f"checkpoint '{path}' payload is not a dict")
+    if state.get("version", 0) > VERSION:
+        raise CheckpointError(
+            f"checkpoint '{path}' has format version {state.get('version')}, newer than this "
+            f"r2mfnet ({VERSION}); upgrade r2mfnet"
+        )
+    for key in ("model_config", "model"):
+        if key not in state:
+            raise CheckpointError(f"checkpoint '{path}' has no '{key}' entry")
+    return state
+
+
+def convert_trusted(source: str | Path, target: str | Path) -> Path:
+    """Rewrite a checkpoint **you trust** into the data-only format; returns ``target``.
+
+    This is the one place that unpickles without the data-only restriction, and only because a
+    person asked for it by name for a file they vouch for. It accepts an r2mfnet envelope or a bare
+    state dict; NumPy arrays in it become tensors, and the result is checked by
+    :func:`load_checkpoint` before this returns.
+    """
+    raw = torch.load(Path(source), map_location="cpu", weights_only=False)  # trusted by the caller
+    if isinstance(raw, dict) and raw.get("format") == FORMAT and isinstance(raw.get("payload"), bytes):
+        raw = torch.load(io.BytesIO(raw["payload"]), map_location="cpu", weights_only=False)
+    if not isinstance(raw, dict) or "model" not in raw or "model_config" not in raw:
+        raise CheckpointError(f"'{source}' holds no r2mfnet state (needs 'model' and 'model_config')")
+    state = {k: v for k, v in _plain(raw).items() if k != "format"}
+    state["version"] = min(int(state.get("version", VERSION)), VERSION)
+    save_checkpoint(target, state)
+    load_checkpoint(target)
+    return Path(target)
+
+
+def _plain(obj: Any) -> Any:
+    """NumPy arrays and scalars to tensors and Python numbers, recursively (for conversion)."""
+    if isinstance(obj, np.ndarray):
+        return torch.from_numpy(obj.astype(np.int64) if obj.dtype == np.uint32 else obj.copy())
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, dict):  # dict or OrderedDict (state dicts), kept as they were
+        return type(obj)((k, _plain(v)) for k, v in obj.items())
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_plain(v) for v in obj)
+    return obj
+
+
+def unwrap(model: nn.Module) -> nn.Module:
+    """The plain model inside DDP / ``torch.compile`` wrappers (their state-dict keys differ)."""
+    model = getattr(model, "module", model)
+    return getattr(model, "_orig_mod", model)
+
+
+def model_config_of(state: dict[str, Any]) -> dict[str, Any]:
+    """The checkpoint's model keyword arguments, with the meaning they had when it was written.
+
+    A version-1 R2MF-Net checkpoint has no ``fine_residual`` key because its fine network
+    predicted logits from scratch; rebuilding it with today's default (residual) would load
+    without error and predict wrongly, so the old meaning is filled in explicitly.
+    """
+    config = dict(state["model_config"])
+    if state.get("version", 0) < 2 and config.get("name") == "r2mfnet":
+        config.setdefault("fine_residual", False)
+    return config
+
+
+def resolve_model_config(config: dict[str, Any]) -> dict[str, Any]:
+    """A model config with keys added in later versions replaced by what they resolve to.
+
+    An R2MF-Net checkpoint written before ``coarse_classes`` existed had a coarse network with
+    ``num_classes`` outputs, which is what ``coarse_classes: 1`` means for a binary model; and
+    ``fine_coords: null`` means "on for vertebra classes". Comparing resolved values lets an old
+    binary run resume under today's config, and lets messages show the values that differ.
+    """
+    out = dict(config)
+    if out.get("name") == "r2mfnet":
+        classes = out.get("num_classes", 1)
+        out["coarse_classes"] = out.get("coarse_classes") or classes
+        coords = out.get("fine_coords", False)
+        out["fine_coords"] = classes > 1 if coords is None else coords
+    return out
+
+
+def same_model(saved: dict[str, Any], current: dict[str, Any]) -> list[str]:
+    """Keys whose *meaning* differs between two model configs ([] = the same network); see
+    :func:`resolve_model_config`."""
+    a, b = resolve_model_config(saved), resolve_model_config(current)
+    return sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
+
+
+def model_change(saved: dict[str, Any], current: dict[str, Any]) -> str:
+    """"" for the same network, else what differs, in resolved values (``fine_coords=None``
+    would not tell a user what differs): ``model.k=<saved>; this config has model.k=<current>``."""
+    changed = same_model(saved, current)
+    if not changed:
+        return ""
+    was, now = resolve_model_config(saved), resolve_model_config(current)
+    return (", ".join(f"model.{k}={was.get(k)!r}" for k in changed) + "; this config has "
+            + ", ".join(f"model.{k}={now.get(k)!r}" for k in changed))
+
+
+def build_model_from_state(state: dict[str, Any], source: str = "checkpoint") -> nn.Module:
+    """Instantiate the registry model described by ``state['model_config']`` and load its weights."""
+    from r2mfnet.models import create
+
+    config = model_config_of(state)
+    try:
+        model = create(**config)
+        model.load_state_dict(state["model"])
+    except Exception as exc:
+        raise CheckpointError(f"{source}: cannot rebuild model {config}: {exc}") from None
+    return model
+
+
+def load_model(path: str | Path, map_location: str | torch.device = "cpu") -> nn.Module:
+    """Rebuild the trained model stored at ``path``, in eval mode.
+
+    The preprocessing the model was trained with is attached as ``model.preprocess_config``.
+    A checkpoint saved during the coarse stage (``best_coarse.pt``) holds a fine network that was
+    never trained, so its model predicts with the coarse network alone; any other runs the whole
+    cascade.
+    """
+    state = load_checkpoint(path, map_location=map_location)
+    model = build_model_from_state(state, source=f"checkpoint '{path}'")
+    model.preprocess_config = dict(state.get("preprocess", {}))
+    if hasattr(model, "set_stage"):
+        model.set_stage("coarse" if state.get("stage") == "coarse" else "joint")
+    return model.eval()

@@ -1,0 +1,255 @@
+"""Issue 14: a checkpoint never runs code; bad options, full disks and resumed runs behave.
+
+The malicious checkpoints here pickle a call to ``os.system`` that would create a marker file:
+every way of opening a checkpoint must refuse them with one line (exit code 2 for the scripts)
+and the marker must never appear.
+"""
+from __future__ import annotations
+
+import errno
+import hashlib
+import io
+import os
+import resource
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import r2mfnet
+from r2mfnet.atomic import atomic_write_text
+from r2mfnet.checkpoint import (
+    FORMAT, convert_trusted, load_checkpoint, model_change, save_checkpoint,
+)
+from r2mfnet.config import validate
+from r2mfnet.errors import CheckpointError, ConfigError, OutputError
+from r2mfnet.models import create
+from tests.helpers import ROOT, compose_config, run_script, tiny_overrides
+
+
+class _RunsCode:
+    """Unpickling this calls ``os.system(command)``: the attack ``weights_only`` stops."""
+
+    def __init__(self, command: str):
+        self.command = command
+
+    def __reduce__(self):
+        return (os.system, (self.command,))
+
+
+def _touch(marker: Path) -> _RunsCode:
+    return _RunsCode(f"touch '{marker}'")
+
+
+def _envelope(payload: bytes) -> dict:
+    return {"format": FORMAT, "sha256": hashlib.sha256(payload).hexdigest(), "payload": payload}
+
+
+@pytest.fixture(params=["envelope", "payload"])
+def evil_checkpoint(request, tmp_path) -> tuple[Path, Path]:
+    """A ``.pt`` whose outer envelope, or whose correctly check-summed payload, runs code."""
+    marker = tmp_path / "PWNED"
+    path = tmp_path / "evil.pt"
+    if request.param == "envelope":
+        torch.save({"format": FORMAT, "sha256": "0", "payload": _touch(marker)}, path)
+    else:
+        buffer = io.BytesIO()
+        torch.save({"format": FORMAT, "version": 3, "model_config": {"name": "unet"},
+                    "model": _touch(marker)}, buffer)
+        torch.save(_envelope(buffer.getvalue()), path)
+    return path, marker
+
+
+def test_the_fixture_really_runs_code_when_unpickled(tmp_path):
+    """Guards the tests below: without weights_only the pickle does create the marker."""
+    marker = tmp_path / "PWNED"
+    torch.save({"x": _touch(marker)}, tmp_path / "plain.pt")
+    torch.load(tmp_path / "plain.pt", weights_only=False)
+    assert marker.exists()
+
+
+def test_load_checkpoint_and_load_model_refuse_code(evil_checkpoint):
+    path, marker = evil_checkpoint
+    with pytest.raises(CheckpointError, match=r"refuses.*posix\.system|posix\.system.*refuses"):
+        load_checkpoint(path)
+    with pytest.raises(CheckpointError, match="convert_trusted"):
+        r2mfnet.load_model(str(path))
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("script, args", [
+    ("evaluate.py", ["checkpoint={ckpt}", "output_dir={tmp}/eval"]),
+    ("predict.py", ["checkpoint={ckpt}", "input={tmp}/image.png", "output_dir={tmp}/pred"]),
+    ("train.py", ["experiment=smoke", "trainer.resume={ckpt}", "hydra.run.dir={tmp}/run"]),
+    ("evaluate_cobb.py", ["dataset=synthetic", "checkpoint={ckpt}", "output_dir={tmp}/cobb",
+                          "cache_dir={tmp}/cache"]),
+])
+def test_every_script_that_opens_a_checkpoint_refuses_code(evil_checkpoint, tmp_path, script, args):
+    path, marker = evil_checkpoint
+    import cv2
+
+    cv2.imwrite(str(tmp_path / "image.png"), np.full((64, 32), 128, np.uint8))
+    result = run_script(script, [a.format(ckpt=path, tmp=tmp_path) for a in args], timeout=300)
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert "refuses" in result.stderr and "Traceback" not in result.stderr, result.stderr[-2000:]
+    assert not marker.exists()
+    assert not (tmp_path / "run").exists(), "a refused resume must leave no run folder"
+
+
+def test_version_2_checkpoint_with_numpy_rng_state_still_loads(tmp_path):
+    """Version 2 stored NumPy's RNG state as an array: rebuilding that array is allowed."""
+    model = create("unet", base_channels=4, depth=2)
+    state = {"format": FORMAT, "version": 2, "model_config": dict(model.model_config),
+             "model": model.state_dict(), "rng": {"numpy": np.random.get_state()}}
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    torch.save(_envelope(buffer.getvalue()), tmp_path / "v2.pt")
+    loaded = load_checkpoint(tmp_path / "v2.pt")
+    np.testing.assert_array_equal(loaded["rng"]["numpy"][1], np.random.get_state()[1])
+
+
+def test_a_trusted_file_with_other_objects_is_refused_then_converted(tmp_path):
+    model = create("unet", base_channels=4, depth=2)
+    state = {"model_config": dict(model.model_config), "model": model.state_dict(),
+             "metrics": {"dice": np.float64(0.75)}}  # a NumPy scalar: not plain data
+    torch.save(state, tmp_path / "old.pt")
+    with pytest.raises(CheckpointError, match="not an r2mfnet checkpoint|refuses"):
+        load_checkpoint(tmp_path / "old.pt")
+    convert_trusted(tmp_path / "old.pt", tmp_path / "new.pt")
+    loaded = load_checkpoint(tmp_path / "new.pt")
+    assert loaded["metrics"] == {"dice": 0.75} and isinstance(loaded["metrics"]["dice"], float)
+    assert all(torch.equal(loaded["model"][k], v) for k, v in model.state_dict().items())
+
+
+def test_saving_a_state_that_could_not_be_loaded_again_fails_at_save_time(tmp_path):
+    with pytest.raises(TypeError, match="non-data object"):
+        save_checkpoint(tmp_path / "x.pt", {"model_config": {}, "model": {}, "bad": np.float32(1)})
+    assert not (tmp_path / "x.pt").exists()
+
+
+def test_trainer_checkpoints_hold_only_data(tmp_path):
+    """A real run's latest.pt (optimiser, scheduler, every RNG) loads with weights_only."""
+    from r2mfnet.training.run import train
+
+    cfg = compose_config(tiny_overrides(tmp_path / "cache", "trainer.max_steps=1",
+                                        "evaluate_after_training=false"))
+    with pytest.raises(r2mfnet.errors.TrainingError, match="max_steps"):
+        train(cfg, tmp_path / "run")
+    envelope = torch.load(tmp_path / "run/checkpoints/latest.pt", weights_only=True)
+    state = torch.load(io.BytesIO(envelope["payload"]), weights_only=True)  # no NumPy allowed here
+    assert isinstance(state["rng"]["numpy"][1], torch.Tensor)
+
+
+# ---------------------------------------------------------------- option values
+@pytest.mark.parametrize("override, key", [
+    ("trainer.lr=-0.001", "trainer.lr"),
+    ("trainer.lr=nan", "trainer.lr"),
+    ("trainer.weight_decay=-1", "trainer.weight_decay"),
+    ("data.batch_size=0", "data.batch_size"),
+    ("trainer.schedule=linear", "trainer.schedule"),
+    ("data.input_height=0", "data.input_height"),
+    ("trainer.val_every=0", "trainer.val_every"),
+    ("eval.threshold=1.5", "eval.threshold"),
+])
+def test_bad_option_values_name_their_key(override, key):
+    with pytest.raises(ConfigError, match=rf"^{key.replace('.', r'[.]')} must be"):
+        validate(compose_config(["experiment=smoke", override]))
+
+
+@pytest.mark.parametrize("override", ["trainer.lr=nan", "trainer.schedule=linear"])
+def test_bad_option_values_exit_2_and_leave_no_run_folder(tmp_path, override):
+    run_dir = tmp_path / "run"
+    result = run_script("train.py", ["experiment=smoke", override, f"hydra.run.dir={run_dir}"])
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert override.split("=")[0] in result.stderr and "Traceback" not in result.stderr
+    assert not run_dir.exists()
+
+
+def test_resume_mismatch_shows_resolved_values():
+    saved = {"name": "r2mfnet", "num_classes": 18}
+    current = {**saved, "coarse_classes": 1, "fine_coords": None}
+    assert model_change(saved, current) == (
+        "model.coarse_classes=18, model.fine_coords=False; "
+        "this config has model.coarse_classes=1, model.fine_coords=True")
+    assert model_change(saved, dict(saved)) == ""
+
+
+# ---------------------------------------------------------------- writes
+@pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o027, 0o640), (0o077, 0o600)])
+def test_atomic_writes_honour_the_umask(tmp_path, umask, mode):
+    old = os.umask(umask)
+    try:
+        text = atomic_write_text(tmp_path / "summary.json", "{}")
+        ckpt = save_checkpoint(tmp_path / "c.pt", {"model_config": {}, "model": {}})
+    finally:
+        os.umask(old)
+    assert text.stat().st_mode & 0o777 == mode
+    assert ckpt.stat().st_mode & 0o777 == mode
+
+
+@pytest.mark.parametrize("code, words", [
+    (errno.ENOSPC, "the disk is full"), (errno.EACCES, "permission denied"),
+    (errno.EROFS, "the file system is read-only"),
+])
+def test_write_errors_become_one_line_and_keep_the_previous_file(tmp_path, monkeypatch, code, words):
+    target = tmp_path / "latest.pt"
+    save_checkpoint(target, {"model_config": {}, "model": {}, "n": 1})
+
+    def fail(self, data):
+        raise OSError(code, os.strerror(code))
+
+    monkeypatch.setattr(Path, "write_bytes", fail)
+    with pytest.raises(OutputError, match=rf"cannot write '{target}': {words}"):
+        save_checkpoint(target, {"model_config": {}, "model": {}, "n": 2})
+    monkeypatch.undo()
+    assert load_checkpoint(target)["n"] == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["latest.pt"], "no temporary file left"
+
+
+def _limit_file_size(limit: int):
+    def apply() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # EFBIG instead of a kill, as on a full disk
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+    return apply
+
+
+def test_a_real_failed_checkpoint_write_is_one_line(tmp_path):
+    """The kernel refuses the write (file-size limit): torch's writer used to say only
+    'unexpected pos 128 vs 0'. The previous checkpoint survives."""
+    target = tmp_path / "latest.pt"
+    save_checkpoint(target, {"model_config": {}, "model": {}, "n": 1})
+    code = (
+        "import sys, torch\n"
+        "from r2mfnet.checkpoint import save_checkpoint\n"
+        "from r2mfnet.errors import OutputError\n"
+        "try:\n"
+        f"    save_checkpoint({str(target)!r}, {{'model_config': {{}}, 'model': {{'w': torch.zeros(100000)}}}})\n"
+        "except OutputError as exc:\n"
+        "    print(exc); sys.exit(2)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                            preexec_fn=_limit_file_size(64 * 1024), timeout=120,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert f"cannot write '{target}': the file is larger than the file-size limit" in result.stdout
+    assert load_checkpoint(target)["n"] == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["latest.pt"]
+
+
+# ---------------------------------------------------------------- resumed runs
+def test_a_resumed_run_logs_into_its_original_folder(tmp_path):
+    overrides = tiny_overrides(tmp_path / "cache", "evaluate_after_training=false")
+    first, second = tmp_path / "first", tmp_path / "second"
+    stopped = run_script("train.py", [*overrides, "trainer.max_steps=2", f"hydra.run.dir={first}"])
+    assert stopped.returncode == 130, stopped.stderr[-2000:]
+    resumed = run_script("train.py", [*overrides, f"hydra.run.dir={second}",
+                                      f"trainer.resume={first / 'checkpoints' / 'latest.pt'}"])
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert not second.exists(), "the resumed invocation must not leave a folder of its own"
+    log = (first / "train.log").read_text()
+    assert log.count("training samples per epoch") == 2 and "resumed from" in log
+    assert (first / ".hydra" / "resumed" / "second" / "overrides.yaml").is_file()
