@@ -13,8 +13,10 @@ from typing import Any, Optional
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from r2mfnet.config_checks import check_values
 from r2mfnet.data.build import DataConfig
 from r2mfnet.errors import ConfigError
+from r2mfnet.inference.postprocess import CleanupParams
 from r2mfnet.training.config import TrainerConfig
 
 
@@ -37,6 +39,8 @@ class EvalConfig:
     tau_height_fraction: float = 0.005
     worst_cases: int = 4
     threshold: float = 0.5
+    postprocess: bool = True  # anatomy-aware clean-up of evaluated/predicted masks (not validation)
+    cleanup: CleanupParams = field(default_factory=CleanupParams)  # its parameters
 
     def __post_init__(self) -> None:
         """Reject a bad tolerance at start-up (ConfigError naming the key), not after training."""
@@ -67,6 +71,7 @@ def validate(cfg: DictConfig | dict) -> RunConfig:
         raise ConfigError(f"invalid configuration{f' at key {key!r}' if key else ''}: {msg}") from None
     if "name" not in run.model:
         raise ConfigError("model.name is missing: choose a model group, e.g. model=r2mfnet or model=unet")
+    check_values(run)
     _check_labels(run)
     return run
 

@@ -64,3 +64,18 @@ class MeasurementError(R2MFNetError):
 
 class TrainingError(R2MFNetError):
     """Training cannot continue (for example a non-finite loss)."""
+
+
+class TrainingInterrupted(TrainingError):
+    """SIGINT/SIGTERM (or ``trainer.max_steps``) stopped the run after saving a resumable checkpoint.
+
+    Defined here, not in the trainer, so that the entry points can tell "stopped, resumable"
+    (exit 130) from "failed" (exit 2) without importing the training package.
+    """
+
+    def __init__(self, checkpoint: Path, reason: str):
+        self.checkpoint = checkpoint
+        super().__init__(
+            f"training stopped ({reason}); a resumable checkpoint is at '{checkpoint}'. "
+            f"Continue with: python scripts/train.py trainer.resume='{checkpoint}' (same other options)"
+        )

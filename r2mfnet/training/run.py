@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ from r2mfnet.config import RunConfig, build_model, validate
 from r2mfnet.data.build import build_dataset, load_splits, preprocess_spec, resolve_manifest
 from r2mfnet.errors import ConfigError
 from r2mfnet.training import distributed
-from r2mfnet.training.checkpoint import load_checkpoint
+from r2mfnet.checkpoint import load_checkpoint
 from r2mfnet.training.losses import DiceCELoss
 from r2mfnet.training.trainer import Trainer, TrainResult, seed_everything
 
@@ -39,6 +40,40 @@ def resolve_run_dir(run: RunConfig, hydra_run_dir: Path) -> Path:
     return hydra_run_dir
 
 
+def move_run_records(hydra_run_dir: Path, run_dir: Path) -> None:
+    """Send this invocation's log and Hydra config record to the run it resumes.
+
+    Hydra opened ``<new folder>/train.log`` and wrote ``<new folder>/.hydra`` before the code
+    knew the run was a resume; left there, a resumed run's log would sit in a folder apart from
+    its checkpoints and evaluation. The log continues (appended) in ``run_dir``; the resumed
+    invocation's config record goes to ``run_dir/.hydra/resumed/<new folder name>``; the new
+    folder is removed once empty.
+    """
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        name = getattr(handler, "baseFilename", None)
+        if not isinstance(handler, logging.FileHandler) or name is None or Path(name).parent != hydra_run_dir:
+            continue
+        moved = logging.FileHandler(run_dir / Path(name).name, mode="a", encoding=handler.encoding)
+        moved.setLevel(handler.level)
+        moved.setFormatter(handler.formatter)
+        root.addHandler(moved)
+        root.removeHandler(handler)
+        handler.close()
+        old_log = Path(name)
+        if old_log.is_file():
+            with open(run_dir / old_log.name, "a", encoding="utf-8") as log_file:
+                log_file.write(old_log.read_text(encoding="utf-8"))
+            old_log.unlink()
+    record = hydra_run_dir / ".hydra"
+    if record.is_dir():
+        target = run_dir / ".hydra" / "resumed" / hydra_run_dir.name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(str(record), str(target))
+    with contextlib.suppress(OSError):
+        hydra_run_dir.rmdir()  # only if nothing else is there
+
+
 def train(cfg: DictConfig | dict, hydra_run_dir: str | Path) -> dict[str, Any]:
     """Train and (optionally) evaluate; returns ``{"train": TrainResult, "summary": ...}``."""
     run = validate(cfg)
@@ -53,6 +88,8 @@ def train(cfg: DictConfig | dict, hydra_run_dir: str | Path) -> dict[str, Any]:
             with contextlib.suppress(OSError):
                 Path(hydra_run_dir).rmdir()  # this rank's own (empty) timestamped Hydra folder
         run_dir = Path(shared_dir)
+    if run_dir != Path(hydra_run_dir):
+        move_run_records(Path(hydra_run_dir), run_dir)
     try:
         with distributed.main_process_first():  # rank 0 generates / prepares the data once
             manifest = resolve_manifest(run.data)
@@ -103,6 +140,7 @@ def evaluate_split(checkpoint: Path, splits: dict[str, list], run: RunConfig, ou
         return None
     predictor = Predictor.from_checkpoint(
         checkpoint, tta_flip=run.eval.tta_flip, threshold=run.eval.threshold,
+        postprocess=run.eval.postprocess, cleanup=run.eval.cleanup,
         device="cuda" if run.trainer.device != "cpu" and _cuda() else "cpu",
     )
     summary = evaluate_records(

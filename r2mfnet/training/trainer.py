@@ -26,7 +26,8 @@ from torch.utils.data import DataLoader, Dataset
 
 from r2mfnet.atomic import atomic_write_json
 from r2mfnet.models.base import SegmentationModel
-from r2mfnet.errors import ConfigError, TrainingError
+from r2mfnet.errors import ConfigError, TrainingError, TrainingInterrupted
+from r2mfnet.inference.postprocess import foreground_probability, probabilities
 from r2mfnet.training import distributed
 from r2mfnet.checkpoint import (
     load_checkpoint, model_change, model_config_of, save_checkpoint, unwrap,
@@ -45,17 +46,6 @@ log = logging.getLogger("r2mfnet.train")
 
 EPOCH_KEY_STRIDE = 100_000
 """Epoch keys ``stage * STRIDE + epoch`` seed the data order and augmentation of each epoch."""
-
-
-class TrainingInterrupted(TrainingError):
-    """SIGINT/SIGTERM (or ``trainer.max_steps``) stopped the run after saving a resumable checkpoint."""
-
-    def __init__(self, checkpoint: Path, reason: str):
-        self.checkpoint = checkpoint
-        super().__init__(
-            f"training stopped ({reason}); a resumable checkpoint is at '{checkpoint}'. "
-            f"Continue with: python scripts/train.py trainer.resume='{checkpoint}' (same other options)"
-        )
 
 
 @dataclass
@@ -351,7 +341,7 @@ class Trainer:
                 rows.append((view, d, float(loss), u))
             if len(shown["image"]) < self.cfg.log_images:
                 shown["image"].append(batch["image"][:1].cpu())
-                fg = torch.sigmoid(logits[:1, :1]) if logits.shape[1] == 1 else 1 - torch.softmax(logits[:1], 1)[:, :1]
+                fg = foreground_probability(probabilities(logits[:1]))
                 shown["prob"].append(fg.cpu())  # foreground probability (classes: 1 - background)
                 shown["mask"].append(batch["mask"][:1].float().cpu())
         all_rows = [r for part in distributed.all_gather_objects(rows) for r in part]  # type: ignore[union-attr]
