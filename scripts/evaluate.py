@@ -1,27 +1,9 @@
-"""Evaluate a checkpoint on held-out views at original resolution.
+"""Evaluate a checkpoint on held-out views at original resolution: ``python scripts/evaluate.py checkpoint=PATH [split=test] [output_dir=DIR] [tta_flip=true]``.
 
-``python scripts/evaluate.py checkpoint=PATH [data=...] [split=test] [output_dir=...] [tta_flip=true]``
-
-The data split is recomputed from the data config stored in the checkpoint (same patients held
-out), unless ``data=`` names another data config or ``manifest=`` a CSV to evaluate whole.
+Thin on purpose: the command is :mod:`r2mfnet.apps.evaluate` (also installed as a console command,
+see pyproject.toml); ``--help`` lists its options, ``--cfg job`` prints the composed config.
 """
-from __future__ import annotations
-
-import os
-import sys
-from pathlib import Path
-
-os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from r2mfnet.cli import run_guarded  # noqa: E402
-
-
-def main(argv: list[str]) -> None:
-    from r2mfnet.evaluation.cli import evaluate_from_cli
-
-    run_guarded(lambda: evaluate_from_cli(argv))
-
+from r2mfnet.apps.evaluate import main
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    main()

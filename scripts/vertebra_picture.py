@@ -1,55 +1,9 @@
-"""The vertebra-level report picture of docs/vertebrae.md (and README).
+"""The vertebra-level picture of docs/vertebrae.md: ``python scripts/vertebra_picture.py [out=FILE] [seed=2]``.
 
-``python scripts/vertebra_picture.py [out.jpg] [seed]``: generates a few synthetic cases at
-1024 x 512 (cached under ``.cache/r2mfnet/vertebra_picture``), takes the coronal view with the
-largest curve, paints its ground-truth vertebra labels from the landmarks and draws the
-measurement (named vertebrae, each curve's end plates, level range and angle), next to the
-binary mask's centreline measurement of the same view. The same drawing from *predicted* labels
-is ``report_levels.png`` of ``scripts/predict.py`` with an 18-class checkpoint.
+Thin on purpose: the command is :mod:`r2mfnet.apps.vertebra_picture` (also installed as a console command,
+see pyproject.toml); ``--help`` lists its options, ``--cfg job`` prints the composed config.
 """
-from __future__ import annotations
-
-import os
-import sys
-from pathlib import Path
-
-os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-
-def main(argv: list[str]) -> None:
-    import json
-
-    import cv2
-    import numpy as np
-
-    from r2mfnet.data.dataset import load_view
-    from r2mfnet.data.labels import read_label_map
-    from r2mfnet.data.manifest import load_manifest
-    from r2mfnet.data.synthetic import ensure_dataset
-    from r2mfnet.measure import cobb_from_mask, draw_measurement, side_by_side
-    from r2mfnet.measure.vertebra_labels import draw_labels, measure_labels
-
-    out = Path(argv[0]) if argv else Path("docs/images/vertebra_levels.jpg")
-    seed = int(argv[1]) if len(argv) > 1 else 2
-    manifest = ensure_dataset(Path(".cache/r2mfnet/vertebra_picture"), num_cases=6, seed=seed,
-                              image_height=1024, image_width=512, num_workers=0)
-    coronal = [r for r in load_manifest(manifest) if r.view == "coronal"]
-    best = max(coronal, key=lambda r: json.loads(Path(r.landmarks).read_text())["cobb_deg"])
-    image, mask, _ = load_view(best)
-    labels = read_label_map(best.landmarks, image.shape)
-    m = measure_labels(labels)
-    left = draw_labels(image, labels, m, title="vertebra labels")
-    cl, cobb = cobb_from_mask(mask)
-    right = draw_measurement(image, mask, cl, cobb, label="binary mask")
-    picture = side_by_side([left, right], f"{best.case_id} coronal (ground truth): named levels vs approximate levels")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    cv2.imwrite(str(out), np.ascontiguousarray(picture[..., ::-1]), [cv2.IMWRITE_JPEG_QUALITY, 88])
-    print(json.dumps({"case": best.case_id, "curves": m.to_dict()["curves"],
-                      "binary_mask_curves": [(c.upper_level, c.lower_level, round(c.angle_deg, 1)) for c in cobb.curves]},
-                     indent=1))
-    print(f"wrote {out}")
-
+from r2mfnet.apps.vertebra_picture import main
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    main()

@@ -1,6 +1,6 @@
 """SpineWeb16: binary-mask measurement vs vertebra-level measurement, against ``angles.csv``.
 
-For every image of the prepared SpineWeb16 manifest (or every k-th, ``--every``) the experts'
+For every image of the prepared SpineWeb16 manifest (or every k-th, ``every=``) the experts'
 three angles (``angles.csv``, stored in each landmarks JSON as ``cobb_angles_deg``) are compared
 with the angles measured
 
@@ -12,11 +12,11 @@ with the angles measured
   fit of each named vertebra); the triple applies the AASCE rule
   (:func:`r2mfnet.measure.aasce.aasce_angles_from_landmarks`) to the fitted corners, so angle 1
   is the largest mid-line angle between two vertebrae, ``angles.csv``'s own definition;
-* optionally from **predicted** label maps of an 18-class checkpoint (``--checkpoint``), on the
-  checkpoint's held-out test patients (or ``--split all``); every row then uses those images only;
+* optionally from **predicted** label maps of an 18-class checkpoint (``checkpoint=``), on the
+  checkpoint's held-out test patients (or ``split=all``); every row then uses those images only;
 * optionally from **predicted binary masks** of a binary checkpoint trained on the same split
-  (``--binary-checkpoint``), measured by the clinical layer's two tilt methods;
-* optionally from an **oracle at model resolution** (``--oracle 256x128``): the ground-truth
+  (``binary_checkpoint=``), measured by the clinical layer's two tilt methods;
+* optionally from an **oracle at model resolution** (``oracle=256x128``): the ground-truth
   label map letterboxed to the model's input size (as the training target is) and mapped back
   exactly as a prediction is (:func:`r2mfnet.inference.labels.labels_from_probabilities` on its
   one-hot map). A perfect model at that input size can do no better, so this row is the floor of
@@ -29,16 +29,14 @@ three angles, MAE / bias / max error / Pearson of angle 1) plus the SMAPE of ang
 The clinical end-plate Cobb of the main curve (upper plate of the upper end vertebra to lower
 plate of the lower one) is reported for information (``endplate_main``), not in the SMAPE.
 
-Command::
+Command (:mod:`r2mfnet.apps.vertebra_compare`)::
 
-    python -m r2mfnet.evaluation.vertebra_compare --out outputs/vertebra_compare [--every 4]
+    python scripts/vertebra_compare.py out=outputs/vertebra_compare [every=4]
 """
 from __future__ import annotations
 
-import argparse
 import json
 import logging
-import sys
 import time
 from pathlib import Path
 from typing import Any, Sequence
@@ -140,11 +138,11 @@ def compare_spineweb16(
     predictor, pred_ids, pred_note = None, None, None
     if checkpoint is not None:
         from r2mfnet.inference.predictor import Predictor
-        from r2mfnet.measure.evaluate import _checkpoint_test_case_ids
+        from r2mfnet.evaluation.held_out import checkpoint_test_case_ids
 
         predictor = Predictor.from_checkpoint(checkpoint, device="cpu")
         if split == "test":
-            pred_ids, pred_note = _checkpoint_test_case_ids(Path(checkpoint), records_all, "spineweb16")
+            pred_ids, pred_note = checkpoint_test_case_ids(Path(checkpoint), records_all, "spineweb16")
         else:
             pred_note = "all images (some may have been seen in training)"
     if pred_ids is not None:
@@ -254,41 +252,3 @@ def to_markdown(result: dict[str, Any]) -> str:
             f"{r['images_with_missing_levels']}."
         )
     return "\n".join(lines) + "\n"
-
-
-def main(argv: list[str] | None = None) -> dict[str, Any]:
-    from r2mfnet.atomic import atomic_write_json, atomic_write_text
-
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--manifest", default=".cache/r2mfnet/spineweb16/manifest.csv",
-                    help="prepared SpineWeb16 manifest (python scripts/train.py data=spineweb16 makes it)")
-    ap.add_argument("--out", default="outputs/vertebra_compare")
-    ap.add_argument("--every", type=int, default=1, help="every k-th image")
-    ap.add_argument("--limit", type=int, default=None)
-    ap.add_argument("--checkpoint", default=None, help="an 18-class checkpoint (data.labels=vertebrae)")
-    ap.add_argument("--binary-checkpoint", default=None,
-                    help="a binary checkpoint trained on the same split: adds predicted-mask rows")
-    ap.add_argument("--split", default="test", choices=("test", "all"))
-    ap.add_argument("--oracle", default=None, metavar="HxW",
-                    help="also measure GT labels letterboxed to HxW and back (e.g. 256x128)")
-    ap.add_argument("--no-progress", action="store_true")
-    args = ap.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    result = compare_spineweb16(args.manifest, every=args.every, limit=args.limit,
-                                checkpoint=args.checkpoint, split=args.split, progress=not args.no_progress,
-                                oracle_size=tuple(int(v) for v in args.oracle.lower().split("x")) if args.oracle else None,
-                                binary_checkpoint=args.binary_checkpoint)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    from r2mfnet.measure.evaluate import _round
-
-    atomic_write_json(out / "result.json", _round(result))
-    md = to_markdown(result)
-    command = "python -m r2mfnet.evaluation.vertebra_compare " + " ".join(argv if argv is not None else sys.argv[1:])
-    atomic_write_text(out / "summary.md", md + f"\nCommand: `{command}`\n")
-    print(md)
-    return result
-
-
-if __name__ == "__main__":
-    main()

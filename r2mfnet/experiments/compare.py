@@ -5,7 +5,7 @@ composes ``configs/`` with the experiment, the model and the seed, and calls
 :func:`r2mfnet.training.run.train` with ``trainer.resume=auto``, so a run killed at the end of a
 working session continues from its ``latest.pt`` next time, and a finished run (one with
 ``result.json``) is not trained again. The table is built only from the saved ``result.json``
-files, never from memory.
+files, never from memory. The command is :mod:`r2mfnet.apps.compare` (``scripts/compare.py``).
 """
 from __future__ import annotations
 
@@ -42,11 +42,10 @@ class RunSpec:
 
 
 def _compose(overrides: Sequence[str]):
-    from hydra import compose, initialize_config_dir
+    """The training config of one run, exactly as ``r2mfnet-train`` would compose it."""
+    from r2mfnet.config_dir import compose
 
-    config_dir = Path(__file__).resolve().parents[2] / "configs"
-    with initialize_config_dir(config_dir=str(config_dir), version_base="1.3"):
-        return compose("config", overrides=list(overrides))
+    return compose("config", overrides)
 
 
 def _inference_ms_per_image(checkpoint: Path, records: list, repeats: int = 8) -> float:

@@ -1,4 +1,8 @@
-"""scripts/predict.py end to end: manifest, folder with a corrupt file, measurements.json schema."""
+"""scripts/predict.py end to end: manifest, folder with a corrupt file, measurements.json schema.
+
+In-process runs compose ``configs/predict.yaml`` exactly as the command does and call the
+application (:func:`r2mfnet.apps.predict.run`); the script's own path runs as a subprocess.
+"""
 from __future__ import annotations
 
 import json
@@ -8,14 +12,13 @@ import cv2
 import numpy as np
 import pytest
 
+from hydra.errors import ConfigCompositionException
+
+from r2mfnet.apps import predict as predict_app
+from r2mfnet.apps.predict_output import SCHEMA, safe_folder_names
+from r2mfnet.config_dir import compose
+from r2mfnet.data.inputs import collect_inputs, view_from_filename
 from r2mfnet.errors import ConfigError, DataError
-from r2mfnet.inference.predict import (
-    SCHEMA,
-    _safe_names,
-    collect_inputs,
-    predict_from_cli,
-    view_from_filename,
-)
 from r2mfnet.data.manifest import load_manifest
 from r2mfnet.data.views import LEVELS
 from tests.helpers import run_script
@@ -23,6 +26,11 @@ from tests.helpers import run_script
 VIEW_KEYS_MEASURED = {"view", "measured", "source", "main_angle_deg", "tilt_range_deg",
                       "pt_angle_deg", "mt_angle_deg", "tl_angle_deg", "curves", "centreline"}
 CURVE_KEYS = {"upper_level", "lower_level", "apex_level", "angle_deg", "side", "region"}
+
+
+def predict_from_cli(overrides: list[str]) -> int:
+    """What ``scripts/predict.py <overrides>`` runs, in-process: its exit code."""
+    return predict_app.run(compose("predict", overrides))
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +82,7 @@ def test_view_rule_and_safe_names():
     assert view_from_filename("p01_right_bend.png") == ("right_bending", "file name")
     assert view_from_filename("p01_left.png") == ("coronal", "default (coronal)")
     assert view_from_filename("bending.png")[0] == "coronal"  # side unknown: not guessed
-    assert _safe_names(["a/b", "a:b", "A_B", ".x"]) == ["a_b", "a_b_2", "A_B_3", "x"]
+    assert safe_folder_names(["a/b", "a:b", "A_B", ".x"]) == ["a_b", "a_b_2", "A_B_3", "x"]
 
 
 def test_predict_manifest_end_to_end(tmp_path, checkpoint, synthetic_manifest):
@@ -168,8 +176,10 @@ def test_manifest_masks_are_measured_and_an_empty_mask_is_an_error_entry(tmp_pat
 def test_bad_arguments_are_config_errors(tmp_path, synthetic_manifest):
     with pytest.raises(ConfigError, match="checkpoint"):
         predict_from_cli([f"input={synthetic_manifest}", f"output_dir={tmp_path}"])
-    with pytest.raises(ConfigError, match="unknown option"):
+    with pytest.raises(ConfigCompositionException, match="inptu"):  # the command exits 2 on it
         predict_from_cli(["inptu=x", f"output_dir={tmp_path}"])
+    with pytest.raises(ConfigError, match="input= is required"):
+        predict_from_cli([f"output_dir={tmp_path}"])
     with pytest.raises(DataError, match="does not exist"):
         collect_inputs(tmp_path / "missing.png")
     (tmp_path / "empty").mkdir()
@@ -183,7 +193,7 @@ def test_vertebra_label_checkpoint_reports_named_levels(tmp_path, synthetic_mani
     import torch
 
     from r2mfnet.data.labels import read_label_map
-    from r2mfnet.inference.predict import collect_inputs, run_predictions
+    from r2mfnet.apps.predict_output import run_predictions
     from r2mfnet.models import create
     from r2mfnet.training.checkpoint import save_checkpoint
 

@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 
 from r2mfnet.measure.aasce import aasce_angles, aasce_angles_from_landmarks, is_s_shaped
-from r2mfnet.measure.evaluate import angle_stats, evaluate_synthetic, smape, to_markdown
+from r2mfnet.apps.cobb_harness import evaluate_synthetic
+from r2mfnet.apps.cobb_report import to_markdown
+from r2mfnet.measure.evaluate import angle_stats, smape
 
 
 def test_smape_by_hand():
@@ -86,7 +88,7 @@ def _spineweb16_root() -> Path:
 def test_spineweb16_rule_reproduces_angles_csv_and_gt_masks_are_close(tmp_path):
     from r2mfnet.data.manifest import load_manifest
     from r2mfnet.data.spineweb16 import prepare_spineweb16, read_quadrilaterals
-    from r2mfnet.measure.evaluate import evaluate_spineweb16
+    from r2mfnet.apps.cobb_harness import evaluate_spineweb16
 
     root = _spineweb16_root()
     manifest = prepare_spineweb16(root, tmp_path / "sw", limit=3)

@@ -1,39 +1,24 @@
-"""Predict spine masks for new radiographs and measure them: ``scripts/predict.py``.
-
-Input is one image file, a folder of images, or a manifest CSV:
-
-* **Manifest** (``*.csv``, the format of ``docs/data.md``; the ``mask`` column may be empty): rows
-  are grouped by ``case_id``; each case's views are predicted and measured together, so a case
-  with a coronal and bending views gets the flexibility of each curve.
-* **Image or folder**: every image is its own case (case id = file name without suffix). The view
-  is not known, so it is taken from the **file name**: a name containing ``left`` and ``bend``
-  (e.g. ``P01_left-bending.png``, ``left bend.dcm``) is a left-bending view, ``right`` and
-  ``bend`` a right-bending view, anything else is treated as **coronal** (the standing
-  antero-posterior view); ``measurements.json`` records which rule applied. Folders are read
-  non-recursively; files with an image suffix (``.png .jpg .jpeg .tif .tiff .bmp .dcm .dicom
-  .ima``) or no suffix at all (DICOM exports often have none) are inputs, other files and hidden
-  files are ignored (and listed in ``summary.json``).
+"""What ``r2mfnet-predict`` writes: one folder per case and the run's summary.
 
 Output (``output_dir``), one folder per case (its id, made safe for a file name)::
 
     <case>/<view>_mask.png       binary mask at the image's original size (0/255)
     <case>/<view>_overlay.png    the image with the mask tinted red and outlined
-    <case>/measurements.json     angles per view, flexibility, errors (schema below)
+    <case>/measurements.json     angles per view, flexibility, errors (schema: docs/clinical.md)
     <case>/report.png            the views side by side: outline, centreline, end plates, numbers
     summary.json, summary.csv    every case and view: status and main angles; failed inputs
 
-Failures: an input that cannot be read (missing, truncated, not an image) is reported (printed
-and listed in ``summary.json`` and in its case's ``measurements.json``) and skipped; the rest is
-processed, and the run then **exits with code 1**. A mask that cannot be measured (empty, broken)
-is a result, not a failure: its view in ``measurements.json`` has ``"measured": false`` and the
-reason. Bad arguments, a bad checkpoint or a malformed manifest stop the run before any output
-with code 2 (:func:`r2mfnet.cli.run_guarded`). Every file is written atomically.
+An input that cannot be read (missing, truncated, not an image) is reported (listed in
+``summary.json`` and in its case's ``measurements.json``) and skipped; the rest is processed and
+the run's :attr:`PredictSummary.exit_code` is then 1. A mask that cannot be measured (empty,
+broken) is a result, not a failure: its view has ``"measured": false`` and the reason. Every
+file is written atomically. The measuring itself is :mod:`r2mfnet.measure.case`; where the masks
+come from (a predictor, a manifest) is the caller's ``get_mask``.
 """
 from __future__ import annotations
 
 import csv
 import io
-import logging
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,41 +27,15 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from r2mfnet.atomic import atomic_write, atomic_write_json, atomic_write_text
-from r2mfnet.errors import ConfigError, DataError, MeasurementError, R2MFNetError
-
-log = logging.getLogger("r2mfnet.predict")
+from r2mfnet.data.inputs import InputCase, InputView
+from r2mfnet.errors import DataError, MeasurementError, R2MFNetError
 
 SCHEMA = "r2mfnet-measurements/1"
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".dcm", ".dicom", ".ima")
-VIEW_RULE = ("view from the file name: 'left' and 'bend' -> left_bending, 'right' and 'bend' -> "
-             "right_bending, otherwise coronal")
 EXIT_OK = 0
 EXIT_SOME_FAILED = 1
 """Some inputs could not be read; the others were processed (2 is a run that could not start)."""
 
-_LEFT = re.compile(r"left", re.IGNORECASE)
-_RIGHT = re.compile(r"right", re.IGNORECASE)
-_BEND = re.compile(r"bend", re.IGNORECASE)
 _UNSAFE = re.compile(r'[\\/:*?"<>|\x00-\x1f]')
-
-
-@dataclass(frozen=True)
-class InputView:
-    """One radiograph to predict: its view, file, and how the view was decided."""
-
-    view: str
-    path: Path
-    view_from: str  # "manifest", "file name" or "default (coronal)"
-    pixel_spacing_mm: float | None = None
-    mask: Path | None = None  # the manifest's mask, used with masks="manifest"
-
-
-@dataclass(frozen=True)
-class InputCase:
-    """The views of one case (a manifest case, or a single image)."""
-
-    case_id: str
-    views: dict[str, InputView]
 
 
 @dataclass
@@ -93,66 +52,7 @@ class PredictSummary:
         return EXIT_SOME_FAILED if self.failures else EXIT_OK
 
 
-# ----------------------------------------------------------------------------- inputs
-def view_from_filename(name: str) -> tuple[str, str]:
-    """``(view, rule)`` for an image whose view is not given (see the module docstring)."""
-    stem = Path(name).stem
-    if _BEND.search(stem):
-        left, right = bool(_LEFT.search(stem)), bool(_RIGHT.search(stem))
-        if left and not right:
-            return "left_bending", "file name"
-        if right and not left:
-            return "right_bending", "file name"
-    return "coronal", "default (coronal)"
-
-
-def _is_image_candidate(p: Path) -> bool:
-    return p.is_file() and not p.name.startswith(".") and (
-        p.suffix.lower() in IMAGE_SUFFIXES or p.suffix == "")
-
-
-def collect_inputs(input_path: str | Path, masks: str = "predicted"
-                   ) -> tuple[list[InputCase], list[str], str]:
-    """Cases to process from a file, folder or manifest: ``(cases, ignored files, kind)``.
-
-    ``kind`` is ``"manifest"``, ``"folder"`` or ``"image"``. A missing input, an empty folder or a
-    malformed manifest raises :class:`DataError` (nothing can be done); unreadable images are
-    found later, one by one.
-    """
-    p = Path(input_path)
-    if not p.exists():
-        raise DataError("input does not exist: give an image, a folder of images or a manifest "
-                        "CSV", path=p)
-    if p.is_file() and p.suffix.lower() == ".csv":
-        from r2mfnet.data.manifest import load_manifest, records_by_case
-
-        records = load_manifest(p, require_masks=(masks == "manifest"), check_images=False)
-        cases = []
-        for cid, views in records_by_case(records).items():
-            cases.append(InputCase(cid, {
-                v: InputView(v, r.image, "manifest", r.pixel_spacing_mm, r.mask)
-                for v, r in views.items()}))
-        return cases, [], "manifest"
-    if masks == "manifest":
-        raise ConfigError("masks=manifest measures a manifest's own masks: give input=<manifest.csv>")
-    if p.is_dir():
-        files = sorted(x for x in p.iterdir() if x.is_file())
-        inputs = [x for x in files if _is_image_candidate(x)]
-        ignored = [x.name for x in files if x not in inputs]
-        if not inputs:
-            raise DataError(f"the folder holds no image files (suffixes {', '.join(IMAGE_SUFFIXES)}"
-                            " or none)", path=p)
-        kind = "folder"
-    else:
-        inputs, ignored, kind = [p], [], "image"
-    cases = []
-    for f in inputs:
-        view, rule = view_from_filename(f.name)
-        cases.append(InputCase(f.stem, {view: InputView(view, f, rule)}))
-    return cases, ignored, kind
-
-
-def _safe_names(case_ids: Sequence[str]) -> list[str]:
+def safe_folder_names(case_ids: Sequence[str]) -> list[str]:
     """Folder names for case ids: unsafe characters replaced, duplicates numbered."""
     seen: dict[str, int] = {}
     out = []
@@ -351,7 +251,7 @@ def run_predictions(
     out.mkdir(parents=True, exist_ok=True)
     settings = dict(settings or {})
     summary = PredictSummary(out, ignored=list(ignored))
-    names = _safe_names([c.case_id for c in cases])
+    names = safe_folder_names([c.case_id for c in cases])
     iterator: Any = list(zip(cases, names))
     bar = None
     if progress and len(cases) > 1:
@@ -386,87 +286,3 @@ def run_predictions(
     writer.writerows(rows)
     atomic_write_text(out / "summary.csv", buf.getvalue())
     return summary
-
-
-CLI_OPTIONS = {"checkpoint", "input", "output_dir", "tta_flip", "device", "threshold", "method",
-               "masks", "progress"}
-
-
-def predict_from_cli(argv: list[str]) -> int:
-    """``scripts/predict.py``: parse ``key=value`` arguments, run, print a summary; exit code."""
-    from omegaconf import OmegaConf
-
-    from r2mfnet.measure.case import METHODS
-
-    bad = [a for a in argv if "=" not in a]
-    if bad:
-        raise ConfigError(f"arguments must be key=value, got {bad}; e.g. checkpoint=best.pt "
-                          "input=images/ output_dir=predictions")
-    args = OmegaConf.to_container(OmegaConf.from_dotlist(argv))
-    unknown = sorted(set(args) - CLI_OPTIONS)  # type: ignore[arg-type]
-    if unknown:
-        raise ConfigError(f"unknown option(s) {unknown}; known: {sorted(CLI_OPTIONS)}")
-    for key in ("input", "output_dir"):
-        if not args.get(key):
-            raise ConfigError(f"{key}= is required: predict.py checkpoint=PATH "
-                              "input=FILE_OR_FOLDER_OR_MANIFEST output_dir=DIR")
-    masks_src = str(args.get("masks", "predicted"))
-    if masks_src not in ("predicted", "manifest"):
-        raise ConfigError(f"masks must be 'predicted' or 'manifest', got '{masks_src}'")
-    method = str(args.get("method", "vertebrae"))
-    if method not in METHODS:
-        raise ConfigError(f"method must be one of {', '.join(METHODS)}, got '{method}'")
-    cases, ignored, kind = collect_inputs(str(args["input"]), masks_src)
-    settings: dict[str, Any] = {"created_by": "scripts/predict.py", "input": str(args["input"]),
-                                "input_kind": kind, "masks": masks_src}
-    if kind != "manifest":
-        settings["view_rule"] = VIEW_RULE
-    get_labels: MaskFn | None = None
-    if masks_src == "predicted":
-        if not args.get("checkpoint"):
-            raise ConfigError("checkpoint=PATH is required (a best.pt written by scripts/train.py)"
-                              ", or masks=manifest to measure a manifest's own masks")
-        from r2mfnet.inference.predictor import Predictor
-
-        predictor = Predictor.from_checkpoint(
-            str(args["checkpoint"]), tta_flip=bool(args.get("tta_flip", False)),
-            device=args.get("device"), threshold=float(args.get("threshold", 0.5)))
-        settings.update(checkpoint=str(args["checkpoint"]), threshold=predictor.threshold,
-                        tta_flip=predictor.tta_flip)
-
-        def get_mask(iv: InputView, raw: np.ndarray) -> np.ndarray:
-            return predictor.predict_mask(raw)
-
-        if int(predictor.model.model_config.get("num_classes", 1)) > 1:
-            from r2mfnet.inference.labels import predict_label_maps
-
-            def get_labels(iv: InputView, raw: np.ndarray) -> np.ndarray:
-                return predict_label_maps(predictor, [raw])[0]
-
-        label = "predicted masks"
-    else:
-        from r2mfnet.data.io import read_mask
-
-        def get_mask(iv: InputView, raw: np.ndarray) -> np.ndarray:
-            if iv.mask is None:
-                raise DataError("this manifest row has no mask", path=iv.path)
-            return read_mask(iv.mask)
-
-        label = "manifest masks, not predicted"
-    summary = run_predictions(cases, Path(str(args["output_dir"])), get_mask, settings, method,
-                              label, progress=bool(args.get("progress", True)), ignored=ignored,
-                              get_labels=get_labels)
-    n_views = sum(len(c.views) for c in cases)
-    print(f"\n{len(cases)} case(s), {n_views} view(s) processed; results in {summary.output_dir}")
-    measured = sum(1 for c in summary.cases for v in c["views"].values() if v["measured"])
-    print(f"measured views: {measured} of {n_views}")
-    if summary.ignored:
-        print(f"ignored (not image files): {', '.join(summary.ignored)}")
-    if summary.failures:
-        import sys
-
-        print(f"\nr2mfnet: {len(summary.failures)} input(s) could not be read and were skipped:",
-              file=sys.stderr)
-        for f in summary.failures:
-            print(f"  - {f['input']}: {f['error']}", file=sys.stderr)
-    return summary.exit_code
