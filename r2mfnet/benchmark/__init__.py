@@ -1,6 +1,6 @@
 """Benchmark harness: model cost and speed, data-pipeline throughput, machine matmul peak.
 
-``scripts/benchmark.py`` is the command line; the pieces are importable:
+``scripts/benchmark.py`` (:mod:`r2mfnet.apps.benchmark`) is the command line; the pieces are importable:
 
 - :mod:`~r2mfnet.benchmark.flops`: FLOPs of a forward / training step, matmul peak FLOP/s;
 - :mod:`~r2mfnet.benchmark.cascade`: :class:`TwoUNetCascade`, the reference R2MF-Net is budgeted against;

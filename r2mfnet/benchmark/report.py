@@ -128,7 +128,7 @@ def _run_benchmark(cfg: BenchConfig, log: Callable[[str], None]) -> dict[str, An
         if not fast[amp] and not cfg.force_slow_amp:
             errors[f"switches with {amp}"] = (
                 f"skipped: a {amp} matmul runs at {got / 1e9:.1f} GFLOP/s vs {ref / 1e9:.1f} for fp32 here "
-                f"(no native {amp} arithmetic); --force-slow-amp measures them anyway")
+                f"(no native {amp} arithmetic); force_slow_amp=true measures them anyway")
     switches = [sw for sw in switches if not sw.amp or fast[sw.amp] or cfg.force_slow_amp]
 
     # ---- static cost of every model
