@@ -427,12 +427,18 @@ def write_manifest(
     records: Iterable[ViewRecord],
     csv_path: str | os.PathLike,
     relative_to: str | os.PathLike | None = None,
+    *,
+    explicit_patient_id: bool = False,
 ) -> Path:
     """Write ``records`` as a manifest CSV (atomically; paths relative to the CSV's folder).
 
     Relative paths inside records are taken relative to the current working directory.
     ``relative_to`` writes paths relative to another folder instead (for a manifest built in a
-    temporary folder that is renamed into place afterwards).
+    temporary folder that is renamed into place afterwards). ``patient_id`` is left empty where
+    it equals ``case_id`` (the loader's default) unless ``explicit_patient_id``: the synthetic
+    generator's manifests have always spelled it out, and keeping them byte-identical keeps every
+    cached data set and its hash valid. Every manifest writer goes through here, so one format
+    (columns, quoting, number spelling) serves all data sets.
     """
     csv_path = Path(csv_path)
     base = Path(relative_to).absolute() if relative_to is not None else csv_path.parent.absolute()
@@ -452,7 +458,7 @@ def write_manifest(
                 r.split or "",
                 "" if r.pixel_spacing_mm is None else repr(float(r.pixel_spacing_mm)),
                 _rel(r.landmarks, base),
-                r.patient_id if r.patient_id != r.case_id else "",
+                r.patient_id if explicit_patient_id or r.patient_id != r.case_id else "",
             ]
         )
     return atomic_write_text(csv_path, buf.getvalue())

@@ -32,6 +32,7 @@ import numpy as np
 from r2mfnet.data.manifest import ViewRecord, write_manifest
 from r2mfnet.data.views import LEVELS
 from r2mfnet.errors import DataError
+from r2mfnet.geometry import order_corners  # re-exported: SpineWeb16 corners are reordered by it
 
 __all__ = [
     "prepare_spineweb16",
@@ -80,40 +81,6 @@ def read_quadrilaterals(mat_path: str | os.PathLike) -> np.ndarray:
     if p.shape != (68, 2) or not np.isfinite(p).all():
         raise DataError(f"'p2' must be 68 x 2 finite coordinates, got shape {p.shape}", mat_path)
     return p.reshape(17, 4, 2)
-
-
-def order_corners(quad: np.ndarray, axis: np.ndarray | None = None) -> np.ndarray:
-    """Reorder the 4 corners of one vertebra to TL, TR, BL, BR.
-
-    ``axis`` is the local direction of the spine pointing down (caudally); default straight down
-    ``(0, 1)``. Corners are sorted by angle around their centre (a simple polygon); of its two
-    pairs of opposite edges, the pair more perpendicular to the axis are the endplates; the
-    cranial one gives TL/TR, the caudal one BL/BR; left/right follow the image's x direction
-    turned with the axis. Robust to strong vertebral tilt when the local axis is given.
-    """
-    q = np.asarray(quad, dtype=np.float64).reshape(4, 2)
-    u = np.array([0.0, 1.0]) if axis is None else np.asarray(axis, dtype=np.float64).reshape(2)
-    norm = float(np.hypot(*u))
-    u = np.array([0.0, 1.0]) if not np.isfinite(norm) or norm < 1e-9 else u / norm
-    v = np.array([u[1], -u[0]])  # "rightwards" for a downward axis
-    c = q.mean(axis=0)
-    ring = q[np.argsort(np.arctan2(q[:, 1] - c[1], q[:, 0] - c[0]), kind="stable")]
-    edges = [(ring[i], ring[(i + 1) % 4]) for i in range(4)]
-
-    def along_axis(e) -> float:  # |cos| between the edge and the axis: 0 = perpendicular
-        d = e[1] - e[0]
-        return abs(float(d @ u)) / (float(np.hypot(*d)) + 1e-12)
-
-    pair_a, pair_b = (edges[0], edges[2]), (edges[1], edges[3])
-    sa = along_axis(pair_a[0]) + along_axis(pair_a[1])
-    sb = along_axis(pair_b[0]) + along_axis(pair_b[1])
-    e1, e2 = pair_a if sa <= sb else pair_b
-    d1 = float((e1[0] + e1[1]) @ u)
-    d2 = float((e2[0] + e2[1]) @ u)
-    top, bottom = (e1, e2) if d1 <= d2 else (e2, e1)
-    tl, tr = sorted(top, key=lambda p: float(p @ v))
-    bl, br = sorted(bottom, key=lambda p: float(p @ v))
-    return np.stack([tl, tr, bl, br])
 
 
 def spine_axes(centres: np.ndarray) -> np.ndarray:

@@ -29,7 +29,7 @@ from __future__ import annotations
 import numpy as np
 
 from r2mfnet.errors import MeasurementError
-from r2mfnet.measure.landmarks import _check, vertebra_tilts_deg
+from r2mfnet.geometry import check_corners, vertebra_tilts_deg
 
 
 def is_s_shaped(points: np.ndarray) -> bool:
@@ -89,7 +89,7 @@ def aasce_angles_from_landmarks(corners: np.ndarray, image_height: float) -> tup
 
     On SpineWeb16 this reproduces ``angles.csv`` (the evaluation's sanity row checks it).
     """
-    c = _check(corners)
+    c = check_corners(corners)
     tilts = vertebra_tilts_deg(c)
     top_mid = (c[:, 0] + c[:, 1]) / 2.0
     bottom_mid = (c[:, 2] + c[:, 3]) / 2.0

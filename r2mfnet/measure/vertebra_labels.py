@@ -48,6 +48,7 @@ from scipy import ndimage
 
 from r2mfnet.data.views import LEVELS
 from r2mfnet.errors import MeasurementError
+from r2mfnet.geometry import order_corners
 from r2mfnet.measure.cobb import CobbResult, _curves_from_profile, _result
 
 __all__ = [
@@ -354,7 +355,7 @@ def fit_vertebra(
 
     1. The convex quadrilateral that best covers the piece (least added area) gives four
        corners; they are named TL, TR, BL, BR with the spine direction ``start_deg`` + 90 deg
-       (:func:`r2mfnet.data.spineweb16.order_corners`: the pair of opposite edges more
+       (:func:`r2mfnet.geometry.order_corners`: the pair of opposite edges more
        perpendicular to the spine are the end plates). A sheared or wedged vertebra thus keeps
        its end plates apart from its sides.
     2. Each end plate is refined to sub-pixel: the vertebra's indicator is smoothed (Gaussian
@@ -362,15 +363,13 @@ def fit_vertebra(
        fitted with a straight line (:func:`_refine_plate`).
     3. Corners = the refined plates cut by the quadrilateral's sides; ``midline_deg`` = the
        landmark mid-line of these corners (left-edge midpoint to right-edge midpoint,
-       :func:`~r2mfnet.measure.landmarks.vertebra_tilts_deg`), ``upper_deg``/``lower_deg`` the
+       :func:`~r2mfnet.geometry.vertebra_tilts_deg`), ``upper_deg``/``lower_deg`` the
        plates' tilts.
 
     ``start_deg`` is the expected mid-line tilt (perpendicular to the line through the
     neighbouring vertebrae). Falls back to a single-frame fit (:func:`_frame_fit`) when no
     quadrilateral is found. ``None`` when the piece is too small.
     """
-    from r2mfnet.data.spineweb16 import order_corners
-
     xs = np.asarray(xs, dtype=np.float64)
     ys = np.asarray(ys, dtype=np.float64)
     if xs.size < 6:

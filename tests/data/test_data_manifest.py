@@ -204,6 +204,18 @@ def test_write_manifest_round_trip(tiny_manifest, tmp_path):
     assert [p.name for p in out.parent.iterdir()] == [out.name]
 
 
+def test_write_manifest_spells_out_patient_id_on_request(tiny_manifest, tmp_path):
+    import dataclasses
+
+    recs = [dataclasses.replace(r, patient_id=r.case_id) for r in load_manifest(tiny_manifest)]
+    short = write_manifest(recs, tmp_path / "short.csv")
+    full = write_manifest(recs, tmp_path / "full.csv", explicit_patient_id=True)
+    assert {line.rsplit(",", 1)[1] for line in short.read_text().splitlines()[1:]} == {""}
+    assert [line.rsplit(",", 1)[1] for line in full.read_text().splitlines()[1:]] == [
+        r.case_id for r in recs]
+    assert load_manifest(short) == load_manifest(full) == recs
+
+
 def test_landmarks_column(tmp_path):
     import json
 

@@ -22,7 +22,7 @@ from r2mfnet.data.synthetic.anatomy import sample_patient
 from r2mfnet.data.synthetic.views import curve_cobb_deg, view_geometry
 from r2mfnet.data.views import LEVELS, VIEWS
 from r2mfnet.errors import ConfigError
-from r2mfnet.measure.landmarks import cobb_from_landmarks
+from r2mfnet.geometry import cobb_from_landmarks
 
 H, W = 128, 64
 REPO = Path(__file__).resolve().parents[2]
@@ -79,6 +79,13 @@ def test_manifest_columns_and_files_exist(dataset):
         assert 0.2 < float(r["pixel_spacing_mm"]) < 20
         img = cv2.imread(str(dataset.parent / r["image"]), cv2.IMREAD_UNCHANGED)
         assert img.dtype == np.uint16 and img.shape == (H, W)
+    # the exact spelling (written by data.manifest.write_manifest): patient_id spelled out, "\n"
+    text = dataset.read_bytes().decode("utf-8")
+    q, s = rows[0]["quality"], rows[0]["pixel_spacing_mm"]
+    assert text.splitlines()[1] == (f"syn00000,coronal,images/syn00000_coronal.png,"
+                                    f"masks/syn00000_coronal.png,{q},,{s},"
+                                    f"landmarks/syn00000_coronal.json,syn00000")
+    assert "\r" not in text and text.endswith("syn00002\n")
 
 
 def test_mask_binary_nonempty_and_landmarks_inside(dataset):

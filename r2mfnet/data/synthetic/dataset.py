@@ -22,9 +22,7 @@ a given seed and size.
 """
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import json
 import os
 import shutil
@@ -37,20 +35,21 @@ from typing import Any, Sequence
 import cv2
 import numpy as np
 
-from r2mfnet.atomic import atomic_write_json, atomic_write_text
+from r2mfnet.atomic import atomic_write_json
+from r2mfnet.data.manifest import COLUMNS, ViewRecord, write_manifest
 from r2mfnet.data.synthetic.anatomy import sample_patient
 from r2mfnet.data.synthetic.quality import DEFAULT_QUALITY_WEIGHTS
 from r2mfnet.data.synthetic.render import rasterize_mask, render_view, to_uint16
 from r2mfnet.data.synthetic.views import apex_index, curve_cobb_deg, view_geometry
 from r2mfnet.data.views import LEVELS, QUALITIES, VIEWS
 from r2mfnet.errors import ConfigError, DataError
-from r2mfnet.measure.landmarks import cobb_from_landmarks
+from r2mfnet.geometry import cobb_from_landmarks
 
 GENERATOR_VERSION = 1
 """Bump when the generator's output changes, so that cached data sets are regenerated."""
 
-MANIFEST_COLUMNS = ("case_id", "view", "image", "mask", "quality", "split", "pixel_spacing_mm",
-                    "landmarks", "patient_id")
+MANIFEST_COLUMNS = COLUMNS
+"""The manifest columns (:data:`r2mfnet.data.manifest.COLUMNS`; the generator fills all of them)."""
 _PNG_PARAMS = [cv2.IMWRITE_PNG_COMPRESSION, 3]
 
 
@@ -190,16 +189,15 @@ def generate_dataset(output_dir: str | Path, num_cases: int, seed: int = 0, imag
     atomic_write_json(out / "cases.json", {"generator": "r2mfnet.data.synthetic",
                                            "version": GENERATOR_VERSION, "params": params,
                                            "cases": records})
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(MANIFEST_COLUMNS)
-    for rec in records:
-        cid = rec["case_id"]
-        for view in VIEWS:
-            name = f"{cid}_{view}"
-            writer.writerow([cid, view, f"images/{name}.png", f"masks/{name}.png", rec["quality"], "",
-                             rec["pixel_spacing_mm"], f"landmarks/{name}.json", rec["patient_id"]])
-    return atomic_write_text(out / "manifest.csv", buf.getvalue())
+    rows = [ViewRecord(case_id=rec["case_id"], view=view,
+                       image=out / "images" / f"{rec['case_id']}_{view}.png",
+                       mask=out / "masks" / f"{rec['case_id']}_{view}.png",
+                       quality=rec["quality"], split=None,
+                       pixel_spacing_mm=rec["pixel_spacing_mm"],
+                       landmarks=out / "landmarks" / f"{rec['case_id']}_{view}.json",
+                       patient_id=rec["patient_id"])
+            for rec in records for view in VIEWS]
+    return write_manifest(rows, out / "manifest.csv", explicit_patient_id=True)
 
 
 def dataset_key(num_cases: int, seed: int, image_height: int, image_width: int,

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from r2mfnet.data.synthetic.anatomy import N_LEVELS, Patient
+from r2mfnet.geometry import vertebra_tilts_deg
 
 # Sign of the curvature a bending view adds: left bending (patient bends to their left = image
 # right) makes the tangent angle grow going down, like a curve convex to the patient's left.
@@ -333,8 +334,6 @@ def view_geometry(patient: Patient, view: str, image_hw: tuple[int, int]) -> Vie
 
 def curve_cobb_deg(corners: np.ndarray, upper: int, lower: int) -> float:
     """Cobb angle of one curve measured between its (coronal) end vertebrae's mid-lines."""
-    from r2mfnet.measure.landmarks import vertebra_tilts_deg
-
     t = vertebra_tilts_deg(corners)
     return float(abs(t[upper] - t[lower]))
 
