@@ -2,8 +2,9 @@
 
 ``scripts/benchmark.py`` (:mod:`r2mfnet.apps.benchmark`) is the command line; the pieces are importable:
 
-- :mod:`~r2mfnet.benchmark.flops`: FLOPs of a forward / training step, matmul peak FLOP/s;
-- :mod:`~r2mfnet.benchmark.cascade`: :class:`TwoUNetCascade`, the reference R2MF-Net is budgeted against;
+- :mod:`~r2mfnet.benchmark.flops`: the machine's matmul peak FLOP/s (the FLOPs of a forward /
+  training step come from :mod:`r2mfnet.models.flops`, and the two-U-Net cascade that R2MF-Net
+  is budgeted against from :mod:`r2mfnet.models.two_unet_cascade`: the model summary shares both);
 - :mod:`~r2mfnet.benchmark.timing`: interleaved timing (every task once per round, medians) and
   peak-memory probes;
 - :mod:`~r2mfnet.benchmark.model_bench`: training throughput, inference latency, memory, per

@@ -1,60 +1,15 @@
-"""FLOP counts of the models and the machine's measured matrix-multiply peak.
-
-FLOPs are counted by :class:`torch.utils.flop_counter.FlopCounterMode` at **2 FLOPs per
-multiply-accumulate**: convolutions, transposed convolutions and matrix products, forward and
-(for a training step) backward. Normalisation, activations, pooling, resizing, the loss and the
-optimiser update are not counted: they are memory-bound and small next to the convolutions, so
-the *achieved FLOP/s* computed from these counts is the rate of useful convolution work.
+"""The machine's measured matrix-multiply peak, for the "fraction of peak" of the benchmark.
 
 The peak is not a datasheet number: :func:`matmul_flops_per_s` times square matrix products in
 this process, on this device, under the current load, so that "fraction of peak" compares two
-measurements taken side by side.
+measurements taken side by side. The models' own FLOP counts come from
+:mod:`r2mfnet.models.flops` (the one counter the model summary uses too).
 """
 from __future__ import annotations
 
 import time
-from typing import Callable, Mapping
 
 import torch
-from torch import nn
-from torch.utils.flop_counter import FlopCounterMode
-
-
-def count_flops(fn: Callable[[], object]) -> int:
-    """FLOPs executed by ``fn()`` (forward and any backward it runs)."""
-    counter = FlopCounterMode(display=False)
-    with counter:
-        fn()
-    return int(counter.get_total_flops())
-
-
-def forward_flops(model: nn.Module, input_shape: tuple[int, ...]) -> int:
-    """FLOPs of one eval-mode forward pass on a zero input of ``input_shape`` (batch included)."""
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            return count_flops(lambda: model(torch.zeros(*input_shape)))
-    finally:
-        model.train(was_training)
-
-
-def train_step_flops(model: nn.Module, input_shape: tuple[int, ...],
-                     loss_fn: Callable[[Mapping[str, torch.Tensor], torch.Tensor], torch.Tensor]) -> int:
-    """FLOPs of forward + loss + backward in train mode (gradients are discarded afterwards)."""
-    was_training = model.training
-    model.train()
-    x = torch.rand(*input_shape)
-    y = (torch.rand(input_shape[0], 1, *input_shape[2:]) > 0.5).float()
-
-    def step() -> None:
-        loss_fn(model(x), y).backward()
-
-    try:
-        return count_flops(step)
-    finally:
-        model.zero_grad(set_to_none=True)
-        model.train(was_training)
 
 
 def matmul_flops_per_s(dtype: torch.dtype = torch.float32, n: int = 1024, repeats: int = 3,

@@ -18,12 +18,12 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-from r2mfnet.benchmark.cascade import TwoUNetCascade
 from r2mfnet.errors import ConfigError
+from r2mfnet.models.two_unet_cascade import TwoUNetCascade
 from r2mfnet.training.losses import DiceCELoss
 
 CASCADE = "two_unet_cascade"
-"""Benchmark-only model name of :class:`~r2mfnet.benchmark.cascade.TwoUNetCascade`."""
+"""Benchmark-only model name of :class:`~r2mfnet.models.two_unet_cascade.TwoUNetCascade`."""
 
 _TOKENS = ("fp32", "cl", "bf16", "fp16", "compile")
 
@@ -64,7 +64,7 @@ def build_model(name: str, base_channels: int = 16, depth: int = 4, seed: int = 
     from r2mfnet.models import create
 
     model = create(name, base_channels=base_channels, depth=depth, **kwargs)
-    if hasattr(model, "set_stage"):
+    if getattr(model, "has_stages", False):  # a cascade: train both networks at once
         model.set_stage("joint")
     return model
 

@@ -21,6 +21,7 @@ from r2mfnet.benchmark.model_bench import (
     CASCADE, Switches, build_model, make_inference, make_train_step, parameter_count, state_megabytes,
 )
 from r2mfnet.benchmark.timing import interleaved, median, peak_memory_during
+from r2mfnet.models.flops import forward_flops, train_step_flops
 from r2mfnet.training.losses import DiceCELoss
 
 ALL_SWITCHES = ["fp32", "cl", "bf16", "cl+bf16", "compile", "cl+compile", "bf16+compile", "cl+bf16+compile"]
@@ -138,8 +139,8 @@ def _run_benchmark(cfg: BenchConfig, log: Callable[[str], None]) -> dict[str, An
         models[name] = {
             "params_m": parameter_count(m) / 1e6,
             "state_mb": state_megabytes(m),
-            "gflops_forward_per_image": F.forward_flops(m, (1, 1, *size)) / 1e9,
-            "gflops_train_per_image": F.train_step_flops(m, (batch, 1, *size), DiceCELoss()) / batch / 1e9,
+            "gflops_forward_per_image": forward_flops(m, (1, 1, *size)) / 1e9,
+            "gflops_train_per_image": train_step_flops(m, (batch, 1, *size), DiceCELoss()) / batch / 1e9,
         }
         log(f"{name}: {models[name]['params_m']:.3f} M parameters, "
             f"{models[name]['gflops_forward_per_image']:.2f} GFLOPs forward / image, "

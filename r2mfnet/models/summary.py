@@ -1,15 +1,17 @@
 """Parameter / GFLOP table of every model, and a CPU training-step timing of R2MF-Net vs 2x U-Net.
 
 ``python -m r2mfnet.models.summary`` prints a markdown table at input 1x1x512x256 (defaults:
-``base_channels=16, depth=4``). FLOPs are counted by :class:`torch.utils.flop_counter.FlopCounterMode`
-on one eval-mode forward pass: convolutions, transposed convolutions and matrix products, at
-**2 FLOPs per multiply-accumulate** (GFLOPs = 2 x GMACs); normalisation, activations, pooling and
-interpolation are not counted (they are memory-bound and small next to the convolutions).
+``base_channels=16, depth=4``). FLOPs are those of one eval-mode forward pass counted by
+:func:`r2mfnet.models.flops.forward_flops` (the benchmark's counter too): convolutions, transposed
+convolutions and matrix products, at **2 FLOPs per multiply-accumulate** (GFLOPs = 2 x GMACs);
+normalisation, activations, pooling and interpolation are not counted (they are memory-bound and
+small next to the convolutions).
 
 ``python -m r2mfnet.models.summary --step-time`` also times one Adam training step (forward, BCE
 on every output, backward, update) at batch 4 x 1 x 256 x 128 for R2MF-Net, for the cascade of two
-plain U-Nets (R2MF-Net with every switch but ``cascade`` off) and for one U-Net, interleaving the
-models and reporting medians so that load from other processes hits all of them alike.
+plain U-Nets (:class:`~r2mfnet.models.two_unet_cascade.TwoUNetCascade`, the benchmark's reference)
+and for one U-Net, interleaving the models and reporting medians so that load from other
+processes hits all of them alike.
 """
 from __future__ import annotations
 
@@ -21,20 +23,21 @@ from typing import Any, Sequence
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.utils.flop_counter import FlopCounterMode
 
+from r2mfnet.models.flops import forward_flops
 from r2mfnet.models.registry import available_models, create
+from r2mfnet.models.two_unet_cascade import TwoUNetCascade
 
 CASCADE_REFERENCE = "2x unet (cascade)"
 """Row name of the reference the issue budgets R2MF-Net against: two plain U-Nets in cascade of
-the same width, built as R2MF-Net with inception/r2jump/mcskip/scse off and cascade on."""
+the same width (:class:`~r2mfnet.models.two_unet_cascade.TwoUNetCascade`, the benchmark's
+``two_unet_cascade``)."""
 
 
 def build(name: str, **kwargs: Any) -> nn.Module:
     """:func:`create`, plus the :data:`CASCADE_REFERENCE` pseudo-model."""
     if name == CASCADE_REFERENCE:
-        return create("r2mfnet", inception=False, r2jump=False, mcskip=False, scse=False,
-                      cascade=True, **kwargs)
+        return TwoUNetCascade(**kwargs)
     return create(name, **kwargs)
 
 
@@ -45,13 +48,7 @@ def count_parameters(model: nn.Module) -> int:
 
 def count_gflops(model: nn.Module, input_shape: Sequence[int] = (1, 1, 512, 256)) -> float:
     """GFLOPs (2 x GMACs) of one eval-mode forward pass on a zero input of ``input_shape``."""
-    was_training = model.training
-    model.eval()
-    counter = FlopCounterMode(display=False)
-    with torch.no_grad(), counter:
-        model(torch.zeros(*input_shape))
-    model.train(was_training)
-    return counter.get_total_flops() / 1e9
+    return forward_flops(model, tuple(input_shape)) / 1e9
 
 
 def summarize(

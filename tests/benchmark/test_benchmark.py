@@ -8,10 +8,11 @@ import pytest
 import torch
 
 from r2mfnet.benchmark import flops as F
-from r2mfnet.benchmark.cascade import TwoUNetCascade
 from r2mfnet.benchmark.model_bench import Switches, build_model
 from r2mfnet.errors import ConfigError
 from r2mfnet.models import create
+from r2mfnet.models.flops import forward_flops, train_step_flops
+from r2mfnet.models.two_unet_cascade import TwoUNetCascade
 from tests.helpers import ROOT
 
 
@@ -29,15 +30,15 @@ def test_cascade_is_two_unets_and_costs_twice_one_plus_the_extra_input():
     cascade = TwoUNetCascade(base_channels=4, depth=2)
     out = cascade(torch.zeros(1, 1, 32, 16))
     assert set(out) == {"logits", "coarse_logits"} and out["logits"].shape == (1, 1, 32, 16)
-    one = F.forward_flops(create("unet", base_channels=4, depth=2), (1, 1, 32, 16))
-    two = F.forward_flops(cascade, (1, 1, 32, 16))
+    one = forward_flops(create("unet", base_channels=4, depth=2), (1, 1, 32, 16))
+    two = forward_flops(cascade, (1, 1, 32, 16))
     assert 2 * one < two < 2.1 * one  # the fine U-Net's first conv reads 2 channels
     # a training step counts forward + backward (about 3x the forward FLOPs)
     r2 = build_model("r2mfnet", base_channels=4, depth=2)
     from r2mfnet.training.losses import DiceCELoss
 
-    fwd = F.forward_flops(r2, (2, 1, 32, 16))
-    train = F.train_step_flops(r2, (2, 1, 32, 16), DiceCELoss())
+    fwd = forward_flops(r2, (2, 1, 32, 16))
+    train = train_step_flops(r2, (2, 1, 32, 16), DiceCELoss())
     assert 2.0 * fwd < train < 3.2 * fwd
     assert F.matmul_flops_per_s(torch.float32, 64, repeats=1) > 0
 

@@ -4,6 +4,10 @@ Built from two independent :class:`~r2mfnet.models.baselines.unet.UNet` instance
 from R2MF-Net's switches, so that the reference does not move when R2MF-Net's code changes. The
 second U-Net sees the image and the first one's sigmoid probability, as R2MF-Net's fine network
 does, and both outputs are returned (and supervised) like R2MF-Net's.
+
+It is a model (in ``models``, not in the registry) so that both the size table
+(:mod:`r2mfnet.models.summary`) and the speed benchmark (:mod:`r2mfnet.benchmark`) build this one
+reference.
 """
 from __future__ import annotations
 
@@ -11,6 +15,8 @@ import torch
 from torch import nn
 
 from r2mfnet.models.baselines.unet import UNet
+
+__all__ = ["TwoUNetCascade"]
 
 
 class TwoUNetCascade(nn.Module):
