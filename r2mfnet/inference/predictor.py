@@ -82,7 +82,7 @@ class Predictor:
     @classmethod
     def from_checkpoint(cls, path: str | Path, **kwargs: Any) -> "Predictor":
         """Build from a trainer checkpoint: model and preprocessing come from the file."""
-        from r2mfnet.training.checkpoint import load_model
+        from r2mfnet.checkpoint import load_model
 
         model = load_model(path)
         pre = model.preprocess_config
