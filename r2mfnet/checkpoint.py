@@ -32,6 +32,7 @@ from torch import nn
 
 from r2mfnet.atomic import atomic_write
 from r2mfnet.errors import CheckpointError
+from r2mfnet.models.base import SegmentationModel
 
 FORMAT = "r2mfnet-checkpoint"
 VERSION = 3
@@ -181,34 +182,29 @@ def unwrap(model: nn.Module) -> nn.Module:
     return getattr(model, "_orig_mod", model)
 
 
-def model_config_of(state: dict[str, Any]) -> dict[str, Any]:
-    """The checkpoint's model keyword arguments, with the meaning they had when it was written.
+def _model_class(config: dict[str, Any]):
+    """The registered class of a stored config, or ``None`` for a name this install lacks."""
+    from r2mfnet.models import available_models, model_class
 
-    A version-1 R2MF-Net checkpoint has no ``fine_residual`` key because its fine network
-    predicted logits from scratch; rebuilding it with today's default (residual) would load
-    without error and predict wrongly, so the old meaning is filled in explicitly.
-    """
+    name = config.get("name")
+    return model_class(name) if name in available_models() else None
+
+
+def model_config_of(state: dict[str, Any]) -> dict[str, Any]:
+    """The checkpoint's model keyword arguments, with the meaning they had when it was written
+    (the model class's :meth:`~r2mfnet.models.base.SegmentationModel.upgrade_config`)."""
     config = dict(state["model_config"])
-    if state.get("version", 0) < 2 and config.get("name") == "r2mfnet":
-        config.setdefault("fine_residual", False)
-    return config
+    cls = _model_class(config)
+    return cls.upgrade_config(config, int(state.get("version", 0))) if cls else config
 
 
 def resolve_model_config(config: dict[str, Any]) -> dict[str, Any]:
-    """A model config with keys added in later versions replaced by what they resolve to.
-
-    An R2MF-Net checkpoint written before ``coarse_classes`` existed had a coarse network with
-    ``num_classes`` outputs, which is what ``coarse_classes: 1`` means for a binary model; and
-    ``fine_coords: null`` means "on for vertebra classes". Comparing resolved values lets an old
-    binary run resume under today's config, and lets messages show the values that differ.
-    """
-    out = dict(config)
-    if out.get("name") == "r2mfnet":
-        classes = out.get("num_classes", 1)
-        out["coarse_classes"] = out.get("coarse_classes") or classes
-        coords = out.get("fine_coords", False)
-        out["fine_coords"] = classes > 1 if coords is None else coords
-    return out
+    """A model config with automatic values replaced by what they resolve to (the model class's
+    :meth:`~r2mfnet.models.base.SegmentationModel.resolve_config`), so that an old run can
+    resume under today's config when it means the same network, and so that messages show the
+    values that differ."""
+    cls = _model_class(config)
+    return cls.resolve_config(config) if cls else dict(config)
 
 
 def same_model(saved: dict[str, Any], current: dict[str, Any]) -> list[str]:
@@ -253,6 +249,6 @@ def load_model(path: str | Path, map_location: str | torch.device = "cpu") -> nn
     state = load_checkpoint(path, map_location=map_location)
     model = build_model_from_state(state, source=f"checkpoint '{path}'")
     model.preprocess_config = dict(state.get("preprocess", {}))
-    if hasattr(model, "set_stage"):
-        model.set_stage("coarse" if state.get("stage") == "coarse" else "joint")
+    if isinstance(model, SegmentationModel):
+        model.set_stage("coarse" if state.get("stage") == "coarse" and model.has_stages else model.SINGLE)
     return model.eval()

@@ -55,10 +55,47 @@ class SegmentationModel(nn.Module):
     """
 
     name: ClassVar[str] = ""
-    has_stages: bool = False
     uses_target: bool = False
     """True: the model's training forward takes the mask, ``forward(x, target=mask)`` (R2MF-Net's
     ``fine_crop`` boxes come from it); trainers pass it only to models that declare this."""
+
+    # ------------------------------------------------------------ the staged-model protocol
+    # A trainer asks a model which stages it trains in and what learns in each, instead of
+    # knowing any model by name. A one-network model has the single stage "single", in which
+    # everything runs and learns; a cascade overrides these four methods.
+    SINGLE: ClassVar[str] = "single"
+
+    def training_stages(self) -> tuple[str, ...]:
+        """The stages this model trains in, in order; each has its own epoch budget."""
+        return (self.SINGLE,)
+
+    @property
+    def has_stages(self) -> bool:
+        """More than one training stage (a cascade trained part by part)."""
+        return len(self.training_stages()) > 1
+
+    def set_stage(self, stage: str) -> "SegmentationModel":
+        """Choose what runs in ``forward`` (and stays frozen in ``train()``) for ``stage``;
+        ``"single"`` (everything) is accepted by every model."""
+        if stage not in (*self.training_stages(), self.SINGLE):
+            raise ConfigError(f"stage must be one of {self.training_stages()}, got {stage!r}")
+        return self
+
+    def stage_parameters(self, stage: str) -> list[nn.Parameter]:
+        """The parameters an optimiser updates in ``stage``."""
+        return list(self.parameters())
+
+    @classmethod
+    def upgrade_config(cls, config: dict[str, Any], version: int) -> dict[str, Any]:
+        """A stored ``model_config`` of checkpoint format ``version`` with the meaning it had
+        then: keys added later whose defaults changed behaviour are filled in explicitly."""
+        return dict(config)
+
+    @classmethod
+    def resolve_config(cls, config: dict[str, Any]) -> dict[str, Any]:
+        """``config`` with keys whose value depends on others (``None`` = automatic) replaced by
+        what they resolve to, so that two configs can be compared by meaning."""
+        return dict(config)
 
     def __init__(self, **config: Any):
         super().__init__()

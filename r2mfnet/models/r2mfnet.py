@@ -50,7 +50,7 @@ from __future__ import annotations
 import contextlib
 import math
 from functools import partial
-from typing import Iterator, Sequence
+from typing import Any, Iterator, Sequence
 
 import torch
 from torch import nn
@@ -199,7 +199,6 @@ class R2MFNet(SegmentationModel):
         self.channels = [base_channels * 2**level for level in range(depth + 1)]
         self.cascade = cascade
         self.use_mcskip = mcskip and cascade
-        self.has_stages = cascade
         self.uses_target = cascade and fine_crop  # training boxes come from the mask
         self._norm = norm
         self._units = units
@@ -239,6 +238,10 @@ class R2MFNet(SegmentationModel):
         )
 
     # ----------------------------------------------------------------------------- stages
+    def training_stages(self) -> tuple[str, ...]:
+        """Coarse, then fine (coarse frozen), then joint; one stage without the cascade."""
+        return STAGES if self.fine is not None else (self.SINGLE,)
+
     def set_stage(self, stage: str) -> "R2MFNet":
         """Choose what runs and learns (a trainer's coarse -> fine -> joint schedule).
 
@@ -249,10 +252,11 @@ class R2MFNet(SegmentationModel):
         * ``"joint"`` (default): both run and the gradient flows end to end.
 
         Without the cascade there is only one network, so every stage runs it alone.
+        ``"single"`` (what a trainer asks of a one-stage model) means ``"joint"``.
         """
-        if stage not in STAGES:
+        if stage not in (*STAGES, self.SINGLE):
             raise ConfigError(f"stage must be one of {STAGES}, got {stage!r}")
-        self.stage = stage
+        self.stage = "joint" if stage == self.SINGLE else stage
         self.train(self.training)
         return self
 
@@ -269,6 +273,37 @@ class R2MFNet(SegmentationModel):
     def fine_parameters(self) -> Iterator[nn.Parameter]:
         """Parameters of the fine network, MC-Skip included (none without the cascade)."""
         return iter(()) if self.fine is None else self.fine.parameters()
+
+    def stage_parameters(self, stage: str) -> list[nn.Parameter]:
+        """The coarse network's in ``"coarse"``, the fine network's in ``"fine"`` (the coarse one
+        is frozen), all of them otherwise."""
+        if stage == "coarse":
+            return list(self.coarse_parameters())
+        if stage == "fine":
+            return list(self.fine_parameters())
+        return list(self.parameters())
+
+    @classmethod
+    def upgrade_config(cls, config: dict[str, Any], version: int) -> dict[str, Any]:
+        """Version-1 checkpoints have no ``fine_residual`` key because their fine network
+        predicted logits from scratch; rebuilding one with today's default (residual) would load
+        without error and predict wrongly, so the old meaning is filled in explicitly."""
+        config = dict(config)
+        if version < 2:
+            config.setdefault("fine_residual", False)
+        return config
+
+    @classmethod
+    def resolve_config(cls, config: dict[str, Any]) -> dict[str, Any]:
+        """A checkpoint written before ``coarse_classes`` existed had a coarse network with
+        ``num_classes`` outputs, which is what ``coarse_classes: 1`` means for a binary model;
+        ``fine_coords: null`` means on for vertebra classes."""
+        out = dict(config)
+        classes = out.get("num_classes", 1)
+        out["coarse_classes"] = out.get("coarse_classes") or classes
+        coords = out.get("fine_coords", False)
+        out["fine_coords"] = classes > 1 if coords is None else coords
+        return out
 
     # ---------------------------------------------------------------------------- forward
     @property

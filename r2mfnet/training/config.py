@@ -16,9 +16,11 @@ class TrainerConfig:
     coarse_epochs: int = 10
     fine_epochs: int = 10
     joint_epochs: int = 0
-    # Optimisation (AdamW, warm-up then decay, per optimiser step).
+    # Optimisation (warm-up then decay, per optimiser step).
+    optimizer: str = "adamw"  # adamw | adam | sgd (Nesterov momentum)
     lr: float = 1e-3
     weight_decay: float = 1e-4
+    momentum: float = 0.9  # sgd only
     warmup_steps: int = 20
     schedule: str = "cosine"  # cosine | poly | constant
     min_lr_factor: float = 0.01

@@ -44,7 +44,8 @@ class EpochSampler(Sampler[Union[int, tuple[int, int]]]):
         self.epoch = epoch
         self.start_index = start_index
 
-    def _rank_indices(self) -> list[int]:
+    def rank_indices(self) -> list[int]:
+        """This rank's whole share of the current epoch's order (``start_index`` not applied)."""
         if self.shuffle:
             g = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
             order = torch.randperm(self.num_samples, generator=g).tolist()
@@ -61,11 +62,11 @@ class EpochSampler(Sampler[Union[int, tuple[int, int]]]):
         return order
 
     def __iter__(self) -> Iterator[int | tuple[int, int]]:
-        indices = self._rank_indices()[self.start_index :]
+        indices = self.rank_indices()[self.start_index :]
         if self.with_epoch:
             epoch = self.epoch
             return iter([(epoch, i) for i in indices])
         return iter(indices)
 
     def __len__(self) -> int:
-        return len(self._rank_indices()) - self.start_index
+        return len(self.rank_indices()) - self.start_index

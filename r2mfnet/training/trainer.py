@@ -1,9 +1,11 @@
 """The training loop: short on purpose.
 
-Stage planning (:mod:`stages`), checkpoint files (:mod:`checkpoint`), the batch order
-(:mod:`sampler`), early stopping, TensorBoard and DDP plumbing live beside this loop, so what is
-left here reads top to bottom: for each stage, for each epoch, for each batch, step; validate;
-save. Everything a resumed run needs to continue bit-identically (weights, optimiser, scheduler,
+Stage planning (:mod:`stages`), checkpoint files (:mod:`r2mfnet.checkpoint`), the batch order
+(:mod:`sampler`), the optimiser (:mod:`optim`), early stopping, TensorBoard and DDP plumbing live
+beside this loop, so what is left here reads top to bottom as a skeleton of named steps, none
+longer than a screen: ``fit`` -> ``_run_stage`` (switch the model, optimiser, schedule) ->
+``_train_epoch`` (``_train_step`` per batch, then ``_checkpoint_or_stop``) -> ``_end_epoch``
+(validate, best and latest checkpoints). Everything a resumed run needs to continue bit-identically (weights, optimiser, scheduler,
 scaler, RNG states, early-stopping state and the position inside the epoch) goes into
 ``latest.pt``.
 """
@@ -36,6 +38,7 @@ from r2mfnet.training.config import TrainerConfig
 from r2mfnet.training.early_stopping import EarlyStopping
 from r2mfnet.training.epoch_data import EpochIndexed
 from r2mfnet.training.losses import DiceCELoss
+from r2mfnet.training.optim import build_optimizer
 from r2mfnet.training.sampler import EpochSampler
 from r2mfnet.training.schedule import build_scheduler
 from r2mfnet.training.stages import Stage, apply_stage, plan_stages, trainable_parameters
@@ -58,6 +61,20 @@ class TrainResult:
     history: list[dict[str, Any]] = field(default_factory=list)
     steps: int = 0
     seconds: float = 0.0
+
+
+@dataclass
+class _StageRun:
+    """What the steps of one stage share: its place in the plan, the wrapped network (DDP /
+    compile), and its optimiser, schedule and trainable parameters."""
+
+    index: int
+    stage: Stage
+    final: bool
+    net: nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: Any
+    params: list[nn.Parameter]
 
 
 def resolve_device(name: str, local_rank: int = 0) -> torch.device:
@@ -196,9 +213,7 @@ class Trainer:
         self.run_config = dict(run_config or {})
         self.run_dir = Path(run_dir)
         self.ckpt_dir = self.run_dir / "checkpoints"
-        self.stages = plan_stages(
-            self.model, config.epochs, config.coarse_epochs, config.fine_epochs, config.joint_epochs
-        )
+        self.stages = plan_stages(self.model, config)
         self.sampler = EpochSampler(
             len(train_set), seed=config.seed, shuffle=True, rank=self.dist.rank, world_size=self.dist.world_size,
             with_epoch=True,  # the epoch travels with each index: persistent workers stay exact
@@ -345,9 +360,7 @@ class Trainer:
                 shown["prob"].append(fg.cpu())  # foreground probability (classes: 1 - background)
                 shown["mask"].append(batch["mask"][:1].float().cpu())
         all_rows = [r for part in distributed.all_gather_objects(rows) for r in part]  # type: ignore[union-attr]
-        net.train(was_training)
-        if was_training and hasattr(unwrap(net), "coarse") and self._stage_name == "fine":
-            unwrap(net).coarse.eval()
+        net.train(was_training)  # a staged model keeps its frozen part in eval mode itself
         metrics: dict[str, float] = {
             "dice": float(np.mean([r[1] for r in all_rows])) if all_rows else float("nan"),
             "loss": float(np.mean([r[2] for r in all_rows])) if all_rows else float("nan"),
@@ -385,124 +398,12 @@ class Trainer:
 
     def fit(self) -> TrainResult:
         """Run every stage to its budget (or early stop); return where the results are."""
-        cfg = self.cfg
         started = time.perf_counter()
-        position = {"stage": 0, "epoch": 0, "batch": 0}
-        resume_state: dict[str, Any] | None = None
-        if cfg.resume:
-            resume_state = self._restore(cfg.resume)
-            position = dict(resume_state["position"])
-            log.info("rank %d/%d: resumed from %s at %s", self.dist.rank, self.dist.world_size, cfg.resume, position)
-        else:
-            seed_everything(cfg.seed)
-        steps_per_epoch = len(self.loader) if self.dist.world_size == 1 else math.ceil(
-            len(self.sampler._rank_indices()) / self.batch_size
-        )
-        latest: Path | None = None
-        log.info("rank %d/%d: %d training samples per epoch in %d steps of %d", self.dist.rank,
-                 self.dist.world_size, len(self.sampler._rank_indices()), steps_per_epoch, self.batch_size)
+        resume_state = self._start()
+        first = resume_state["position"]["stage"] if resume_state else 0
         with _StopSignal() as stop:
-            for stage_index in range(position["stage"], len(self.stages)):
-                stage = self.stages[stage_index]
-                self._stage_name = stage.name
-                final_stage = stage_index == len(self.stages) - 1
-                apply_stage(self.model, stage, train=True)
-                params = [p for p in trainable_parameters(self.model, stage)]
-                optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-                scheduler = build_scheduler(
-                    optimizer,
-                    total_steps=stage.epochs * steps_per_epoch,
-                    warmup_steps=cfg.warmup_steps,
-                    kind=cfg.schedule,
-                    min_factor=cfg.min_lr_factor,
-                    power=cfg.poly_power,
-                )
-                start_epoch, start_batch = 0, 0
-                if resume_state is not None and stage_index == position["stage"]:
-                    if resume_state["optimizer"] is not None:
-                        optimizer.load_state_dict(resume_state["optimizer"])
-                        scheduler.load_state_dict(resume_state["scheduler"])
-                    start_epoch, start_batch = position["epoch"], position["batch"]
-                else:
-                    self.early.reset()
-                net = self._wrap(stage)
-                for epoch in range(start_epoch, stage.epochs):
-                    epoch_key = stage_index * EPOCH_KEY_STRIDE + epoch
-                    batches = self._batches(epoch_key, start_batch)
-                    bar = None
-                    if self.dist.is_main and cfg.progress:
-                        from tqdm.auto import tqdm
-
-                        bar = tqdm(
-                            total=steps_per_epoch, initial=start_batch, desc=f"{stage.name} {epoch + 1}/{stage.epochs}",
-                            leave=False, dynamic_ncols=True,
-                        )
-                    losses: list[float] = []
-                    epoch_started = time.perf_counter()
-                    for batch_index, batch in enumerate(batches, start=start_batch):
-                        loss = self._train_step(net, batch, optimizer, scheduler, params)
-                        self.global_step += 1
-                        self.samples_seen += len(batch["index"])
-                        if loss is not None:
-                            losses.append(loss)
-                        if bar is not None:
-                            bar.update(1)
-                            bar.set_postfix(loss=f"{loss:.4f}" if loss is not None else "skipped")
-                        if cfg.log_every_steps and self.global_step % cfg.log_every_steps == 0 and loss is not None:
-                            self.logger.scalars(
-                                {f"train/loss_{stage.name}": loss, "train/lr": optimizer.param_groups[0]["lr"]},
-                                self.global_step,
-                            )
-                        reason = self._agreed_stop(stop.reason) or (
-                            "trainer.max_steps reached" if cfg.max_steps and self.global_step >= cfg.max_steps else None
-                        )
-                        every = cfg.checkpoint_every_steps
-                        if reason or (every and self.global_step % every == 0):
-                            latest = self._save_latest(stage_index, epoch, batch_index + 1, optimizer, scheduler)
-                        if reason:
-                            if bar is not None:
-                                bar.close()
-                            self.logger.close()
-                            if self.dist.enabled:  # no rank exits (and gets the job killed) before latest.pt is written
-                                torch.distributed.barrier()
-                            raise TrainingInterrupted(latest, reason)
-                    if bar is not None:
-                        bar.close()
-                    start_batch = 0
-                    loss_sum = distributed.all_reduce_sum(  # the epoch's mean loss over all ranks
-                        torch.tensor([float(np.sum(losses)), len(losses)], dtype=torch.float64, device=self.device)
-                    ).cpu()
-                    record: dict[str, Any] = {
-                        "stage": stage.name, "epoch": epoch + 1, "step": self.global_step,
-                        "train_loss": float(loss_sum[0] / loss_sum[1]) if loss_sum[1] > 0 else float("nan"),
-                        "lr": optimizer.param_groups[0]["lr"], "seconds": time.perf_counter() - started,
-                        "epoch_seconds": time.perf_counter() - epoch_started,
-                    }
-                    validate_now = self.val_set is not None and len(self.val_set) > 0 and (
-                        (epoch + 1) % max(1, cfg.val_every) == 0 or epoch + 1 == stage.epochs
-                    )
-                    if validate_now:
-                        metrics, pictures = self.validate(net)
-                        record.update({f"val_{k}": v for k, v in metrics.items()})
-                        self.logger.scalars({f"val/{k}": v for k, v in metrics.items()}, self.global_step)
-                        self.logger.overlays(
-                            f"val/{stage.name}", pictures["image"], pictures["prob"], pictures["mask"], self.global_step
-                        )
-                        if self.early.step(metrics["dice"]):
-                            self._save_best(stage, metrics, final_stage)
-                    elif self.val_set is None or len(self.val_set) == 0:
-                        self._save_best(stage, {}, final_stage)  # no validation: the last is the best
-                    self.history.append(record)
-                    stop_stage = self.early.should_stop
-                    latest = self._save_latest(
-                        stage_index, stage.epochs if stop_stage else epoch + 1, 0, optimizer, scheduler
-                    )
-                    if self.dist.is_main:
-                        log.info(_format_record(record))
-                    if stop_stage:
-                        break
-                if not final_stage:
-                    self._load_stage_best(stage)
+            for stage_index in range(first, len(self.stages)):
+                self._run_stage(stage_index, resume_state if stage_index == first else None, stop, started)
             if self.dist.is_main:
                 atomic_write_json(self.run_dir / "train_history.json", self.history)
         log.info("rank %d/%d: trained on %d samples in %d steps", self.dist.rank, self.dist.world_size,
@@ -512,14 +413,135 @@ class Trainer:
         return TrainResult(
             run_dir=self.run_dir,
             best_checkpoint=best if best.exists() else None,
-            latest_checkpoint=latest,
+            latest_checkpoint=self._latest,
             history=self.history,
             steps=self.global_step,
             seconds=time.perf_counter() - started,
         )
 
-    _stage_name = "single"
+    def _start(self) -> dict[str, Any] | None:
+        """Restore ``trainer.resume`` (returning its state) or seed a fresh run (returning None)."""
+        state = None
+        if self.cfg.resume:
+            state = self._restore(self.cfg.resume)
+            log.info("rank %d/%d: resumed from %s at %s", self.dist.rank, self.dist.world_size,
+                     self.cfg.resume, state["position"])
+        else:
+            seed_everything(self.cfg.seed)
+        samples = len(self.sampler.rank_indices())
+        self.steps_per_epoch = math.ceil(samples / self.batch_size)
+        log.info("rank %d/%d: %d training samples per epoch in %d steps of %d", self.dist.rank,
+                 self.dist.world_size, samples, self.steps_per_epoch, self.batch_size)
+        return state
 
+    def _run_stage(self, stage_index: int, resume_state: dict[str, Any] | None, stop: "_StopSignal",
+                   started: float) -> None:
+        """One stage: switch the model, build its optimiser and schedule, train its epochs, then
+        return to its best weights for the next stage."""
+        cfg = self.cfg
+        stage = self.stages[stage_index]
+        apply_stage(self.model, stage, train=True)
+        params = trainable_parameters(self.model, stage)
+        optimizer = build_optimizer(cfg.optimizer, params, cfg.lr, cfg.weight_decay, cfg.momentum)
+        scheduler = build_scheduler(
+            optimizer, total_steps=stage.epochs * self.steps_per_epoch, warmup_steps=cfg.warmup_steps,
+            kind=cfg.schedule, min_factor=cfg.min_lr_factor, power=cfg.poly_power,
+        )
+        start_epoch, start_batch = 0, 0
+        if resume_state is not None:
+            if resume_state["optimizer"] is not None:
+                optimizer.load_state_dict(resume_state["optimizer"])
+                scheduler.load_state_dict(resume_state["scheduler"])
+            start_epoch, start_batch = resume_state["position"]["epoch"], resume_state["position"]["batch"]
+        else:
+            self.early.reset()
+        run = _StageRun(stage_index, stage, stage_index == len(self.stages) - 1,
+                        self._wrap(stage), optimizer, scheduler, params)
+        for epoch in range(start_epoch, stage.epochs):
+            epoch_started = time.perf_counter()
+            losses = self._train_epoch(run, epoch, start_batch if epoch == start_epoch else 0, stop)
+            if self._end_epoch(run, epoch, losses, started, epoch_started):
+                break
+        if not run.final:
+            self._load_stage_best(stage)
+
+    def _train_epoch(self, run: "_StageRun", epoch: int, start_batch: int, stop: "_StopSignal") -> list[float]:
+        """Train one epoch from ``start_batch``; return the losses of the steps that counted."""
+        batches = self._batches(run.index * EPOCH_KEY_STRIDE + epoch, start_batch)
+        bar = None
+        if self.dist.is_main and self.cfg.progress:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=self.steps_per_epoch, initial=start_batch, leave=False, dynamic_ncols=True,
+                       desc=f"{run.stage.name} {epoch + 1}/{run.stage.epochs}")
+        losses: list[float] = []
+        try:
+            for batch_index, batch in enumerate(batches, start=start_batch):
+                loss = self._train_step(run.net, batch, run.optimizer, run.scheduler, run.params)
+                self.global_step += 1
+                self.samples_seen += len(batch["index"])
+                if loss is not None:
+                    losses.append(loss)
+                if bar is not None:
+                    bar.update(1)
+                    bar.set_postfix(loss=f"{loss:.4f}" if loss is not None else "skipped")
+                if self.cfg.log_every_steps and self.global_step % self.cfg.log_every_steps == 0 and loss is not None:
+                    self.logger.scalars({f"train/loss_{run.stage.name}": loss,
+                                         "train/lr": run.optimizer.param_groups[0]["lr"]}, self.global_step)
+                self._checkpoint_or_stop(run, epoch, batch_index, stop)
+        finally:
+            if bar is not None:
+                bar.close()
+        return losses
+
+    def _checkpoint_or_stop(self, run: "_StageRun", epoch: int, batch_index: int, stop: "_StopSignal") -> None:
+        """After a step: the periodic mid-epoch ``latest.pt``; on a signal or ``max_steps``, a
+        resumable ``latest.pt`` and :class:`TrainingInterrupted`."""
+        cfg = self.cfg
+        reason = self._agreed_stop(stop.reason) or (
+            "trainer.max_steps reached" if cfg.max_steps and self.global_step >= cfg.max_steps else None
+        )
+        every = cfg.checkpoint_every_steps
+        if reason or (every and self.global_step % every == 0):
+            self._latest = self._save_latest(run.index, epoch, batch_index + 1, run.optimizer, run.scheduler)
+        if reason:
+            self.logger.close()
+            if self.dist.enabled:  # no rank exits (and gets the job killed) before latest.pt is written
+                torch.distributed.barrier()
+            raise TrainingInterrupted(self._latest, reason)
+
+    def _end_epoch(self, run: "_StageRun", epoch: int, losses: list[float], started: float,
+                   epoch_started: float) -> bool:
+        """Record the epoch, validate, keep the best and latest checkpoints; True = stop the stage."""
+        loss_sum = distributed.all_reduce_sum(  # the epoch's mean loss over all ranks
+            torch.tensor([float(np.sum(losses)), len(losses)], dtype=torch.float64, device=self.device)
+        ).cpu()
+        record: dict[str, Any] = {
+            "stage": run.stage.name, "epoch": epoch + 1, "step": self.global_step,
+            "train_loss": float(loss_sum[0] / loss_sum[1]) if loss_sum[1] > 0 else float("nan"),
+            "lr": run.optimizer.param_groups[0]["lr"], "seconds": time.perf_counter() - started,
+            "epoch_seconds": time.perf_counter() - epoch_started,
+        }
+        has_val = self.val_set is not None and len(self.val_set) > 0
+        if has_val and ((epoch + 1) % max(1, self.cfg.val_every) == 0 or epoch + 1 == run.stage.epochs):
+            metrics, pictures = self.validate(run.net)
+            record.update({f"val_{k}": v for k, v in metrics.items()})
+            self.logger.scalars({f"val/{k}": v for k, v in metrics.items()}, self.global_step)
+            self.logger.overlays(f"val/{run.stage.name}", pictures["image"], pictures["prob"],
+                                 pictures["mask"], self.global_step)
+            if self.early.step(metrics["dice"]):
+                self._save_best(run.stage, metrics, run.final)
+        elif not has_val:
+            self._save_best(run.stage, {}, run.final)  # no validation: the last is the best
+        self.history.append(record)
+        stop_stage = self.early.should_stop
+        self._latest = self._save_latest(run.index, run.stage.epochs if stop_stage else epoch + 1, 0,
+                                         run.optimizer, run.scheduler)
+        if self.dist.is_main:
+            log.info(_format_record(record))
+        return stop_stage
+
+    _latest: Path | None = None
     def _agreed_stop(self, reason: str | None) -> str | None:
         """Under DDP a signal may reach the ranks at different steps: stop all of them at the same
         step (one tiny all-reduce per step), or the others would wait for this one forever."""
