@@ -4,6 +4,7 @@ Output (``output_dir``), one folder per case (its id, made safe for a file name)
 
     <case>/<view>_mask.png       binary mask at the image's original size (0/255)
     <case>/<view>_overlay.png    the image with the mask tinted red and outlined
+    <case>/<view>_seg.dcm        DICOM inputs: the mask as a DICOM Segmentation (apps/predict_dicom)
     <case>/measurements.json     angles per view, flexibility, errors (schema: docs/clinical.md)
     <case>/report.png            the views side by side: outline, centreline, end plates, numbers
     summary.json, summary.csv    every case and view: status and main angles; failed inputs
@@ -26,9 +27,10 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from r2mfnet.atomic import atomic_write, atomic_write_json, atomic_write_text
+from r2mfnet.atomic import atomic_write_json, atomic_write_text
 from r2mfnet.data.inputs import InputCase, InputView
 from r2mfnet.errors import DataError, MeasurementError, R2MFNetError
+from r2mfnet.pictures import overlay, write_png
 
 SCHEMA = "r2mfnet-measurements/1"
 EXIT_OK = 0
@@ -65,37 +67,14 @@ def safe_folder_names(case_ids: Sequence[str]) -> list[str]:
 
 
 # ----------------------------------------------------------------------------- outputs
-def _write_png(path: Path, array: np.ndarray) -> Path:
-    """Encode ``array`` (HxW uint8, or HxWx3 RGB uint8) as PNG and write it atomically."""
-    import cv2
-
-    arr = array if array.ndim == 2 else cv2.cvtColor(array, cv2.COLOR_RGB2BGR)
-    ok, buf = cv2.imencode(".png", arr)
-    if not ok:  # pragma: no cover - OpenCV fails only on absurd input
-        raise DataError("could not encode the PNG", path=path)
-    return atomic_write(path, lambda tmp: tmp.write_bytes(buf.tobytes()))
-
-
-def mask_overlay(image01: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """RGB uint8: the image in grey, the mask tinted red (40 %) with a yellow outline."""
-    import cv2
-
-    grey = np.clip(np.nan_to_num(image01) * 255.0, 0, 255).astype(np.uint8)
-    rgb = np.repeat(grey[:, :, None], 3, axis=2)
-    m = mask.astype(bool)
-    rgb[m] = (0.6 * rgb[m] + 0.4 * np.array([255, 0, 0])).astype(np.uint8)
-    contours, _ = cv2.findContours(m.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
-    thick = max(1, int(round(max(m.shape) / 600)))
-    cv2.drawContours(rgb, contours, -1, (255, 220, 0), thick)
-    return rgb
-
-
 def _view_error(view: str, message: str, kind: str) -> dict[str, Any]:
     return {"view": view, "measured": False, "error": message, "error_kind": kind}
 
 
 # ----------------------------------------------------------------------------- one case
 MaskFn = Callable[[InputView, np.ndarray], np.ndarray]
+ExtraFn = Callable[[InputView, np.ndarray, Path], dict]
+"""``extra(view, mask, folder) -> {file key: name}``: more files per view (the DICOM SEG)."""
 
 
 def process_case(
@@ -106,6 +85,7 @@ def process_case(
     method: str = "vertebrae",
     mask_label: str = "predicted masks",
     get_labels: MaskFn | None = None,
+    write_extra: ExtraFn | None = None,
 ) -> tuple[dict[str, Any], list[dict[str, str]]]:
     """Predict, measure and write one case; return its ``measurements.json`` dict and failures.
 
@@ -151,9 +131,11 @@ def process_case(
         inputs[view].update(size_hw=list(data.array.shape), pixel_spacing_mm=spacing)
         image01 = normalize_intensity(data.array)
         images[view], masks[view] = image01, mask
-        _write_png(folder / f"{view}_mask.png", mask.astype(np.uint8) * 255)
-        _write_png(folder / f"{view}_overlay.png", mask_overlay(image01, mask))
+        write_png(folder / f"{view}_mask.png", mask.astype(np.uint8) * 255)
+        write_png(folder / f"{view}_overlay.png", overlay(image01, mask))
         files[view] = {"mask": f"{view}_mask.png", "overlay": f"{view}_overlay.png"}
+        if write_extra is not None:
+            files[view].update(write_extra(iv, mask, folder))
     measured = measure_case(masks, case_id=case.case_id, method=method) if masks else None
     views_out: dict[str, Any] = {}
     for view in case.views:
@@ -166,7 +148,7 @@ def process_case(
         views_out[view] = d
     if measured is not None and measured.views:
         picture = case_picture(measured, images, masks, subtitle=mask_label)
-        _write_png(folder / "report.png", picture)
+        write_png(folder / "report.png", picture)
         files["report"] = "report.png"
     labels = {view: lab for view, lab in labels.items() if view in images}  # readable views only
     if labels:
@@ -209,12 +191,12 @@ def _vertebra_levels(labels: Mapping[str, np.ndarray], images: Mapping[str, np.n
             m = None
             views_out[view]["vertebra_level"] = {"error": str(exc)}
         pic = draw_labels(images[view], lab, m, title=view)
-        _write_png(folder / f"{view}_levels.png", pic)
+        write_png(folder / f"{view}_levels.png", pic)
         files[view]["levels"] = f"{view}_levels.png"
         pictures.append(pic)
     height = max(p.shape[0] for p in pictures)
     row = np.hstack([cv2.resize(p, (round(p.shape[1] * height / p.shape[0]), height)) for p in pictures])
-    _write_png(folder / "report_levels.png", row)
+    write_png(folder / "report_levels.png", row)
     return "report_levels.png"
 
 
@@ -245,6 +227,7 @@ def run_predictions(
     progress: bool = True,
     ignored: Sequence[str] = (),
     get_labels: MaskFn | None = None,
+    write_extra: ExtraFn | None = None,
 ) -> PredictSummary:
     """Process every case (see :func:`process_case`), then write ``summary.json``/``.csv``."""
     out = Path(output_dir)
@@ -261,7 +244,8 @@ def run_predictions(
         iterator = bar
     rows: list[dict[str, Any]] = []
     for case, name in iterator:
-        result, failures = process_case(case, out / name, get_mask, settings, method, mask_label, get_labels)
+        result, failures = process_case(case, out / name, get_mask, settings, method, mask_label, get_labels,
+                                        write_extra)
         for f in failures:
             msg = f"r2mfnet: skipped unreadable input {f['input']}: {f['error']}"
             (bar.write if bar is not None else print)(msg)

@@ -13,26 +13,14 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from r2mfnet.atomic import atomic_write
 from r2mfnet.errors import DataError, R2MFNetError
 from r2mfnet.evaluation.metrics import SegmentationMetric
 from r2mfnet.evaluation.report import summarize, to_markdown, write_rows_csv, write_summary
 from r2mfnet.evaluation.tolerance import DEFAULT_TAU_HEIGHT_FRACTION, DEFAULT_TAU_MM
 from r2mfnet.inference.predictor import Predictor
+from r2mfnet.pictures import overlay, write_png
 
 log = logging.getLogger("r2mfnet.evaluate")
-
-
-def _write_png(path: Path, rgb: np.ndarray) -> None:
-    import cv2
-
-    def write(tmp: Path) -> None:
-        ok, buf = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
-        if not ok:
-            raise DataError("could not encode overlay PNG", path=path)
-        tmp.write_bytes(buf.tobytes())
-
-    atomic_write(path, write)
 
 
 def evaluate_records(
@@ -52,7 +40,6 @@ def evaluate_records(
     (vertebra-level) model is scored on the union of its vertebra classes, like a binary one.
     """
     from r2mfnet.data.dataset import load_view
-    from r2mfnet.training.tb_logging import overlay
 
     out = Path(output_dir)
     if not records:
@@ -93,7 +80,7 @@ def evaluate_records(
     write_summary(summary, out)
     for rank, (dice, record, image01, pred, mask) in enumerate(kept, start=1):
         name = f"worst{rank:02d}_{record.case_id}_{record.view}.png".replace("/", "_").replace(" ", "_")
-        _write_png(out / "worst_cases" / name, overlay(image01, pred, mask))
+        write_png(out / "worst_cases" / name, overlay(image01, pred, mask))
     log.info("evaluation of %d views written to %s", len(rows), out)
     return summary
 

@@ -1,4 +1,4 @@
-"""TensorBoard logging (main process only) and the overlay pictures it shows."""
+"""TensorBoard logging (main process only); its pictures are :func:`r2mfnet.pictures.overlay`."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -7,21 +7,7 @@ from typing import Mapping
 import numpy as np
 import torch
 
-
-def overlay(image01: np.ndarray, pred: np.ndarray, gt: np.ndarray | None = None) -> np.ndarray:
-    """RGB uint8 picture: the image in grey, prediction in red, ground truth outline in green."""
-    import cv2
-
-    grey = np.clip(image01 * 255.0, 0, 255).astype(np.uint8)
-    rgb = np.stack([grey] * 3, axis=-1)
-    red = np.zeros_like(rgb)
-    red[..., 0] = 255
-    m = pred.astype(bool)
-    rgb[m] = (0.6 * rgb[m] + 0.4 * red[m]).astype(np.uint8)
-    if gt is not None:
-        contours, _ = cv2.findContours(gt.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
-        cv2.drawContours(rgb, contours, -1, (0, 255, 0), 1)
-    return rgb
+from r2mfnet.pictures import overlay
 
 
 class TensorBoardLogger:
