@@ -1,13 +1,13 @@
 """Parameter / GFLOP table of every model, and a CPU training-step timing of R2MF-Net vs 2x U-Net.
 
-``python -m r2mfnet.models.summary`` prints a markdown table at input 1x1x512x256 (defaults:
+``python scripts/model_summary.py`` (:mod:`r2mfnet.apps.model_summary`) prints a markdown table at input 1x1x512x256 (defaults:
 ``base_channels=16, depth=4``). FLOPs are those of one eval-mode forward pass counted by
 :func:`r2mfnet.models.flops.forward_flops` (the benchmark's counter too): convolutions, transposed
 convolutions and matrix products, at **2 FLOPs per multiply-accumulate** (GFLOPs = 2 x GMACs);
 normalisation, activations, pooling and interpolation are not counted (they are memory-bound and
 small next to the convolutions).
 
-``python -m r2mfnet.models.summary --step-time`` also times one Adam training step (forward, BCE
+``step_time=true`` also times one Adam training step (forward, BCE
 on every output, backward, update) at batch 4 x 1 x 256 x 128 for R2MF-Net, for the cascade of two
 plain U-Nets (:class:`~r2mfnet.models.two_unet_cascade.TwoUNetCascade`, the benchmark's reference)
 and for one U-Net, interleaving the models and reporting medians so that load from other
@@ -15,7 +15,6 @@ processes hits all of them alike.
 """
 from __future__ import annotations
 
-import argparse
 import statistics
 import time
 from typing import Any, Sequence
@@ -110,36 +109,3 @@ def time_train_steps(
             _train_step(model, opt, x, y)
             times[name].append(time.perf_counter() - start)
     return {name: statistics.median(t) for name, t in times.items()}
-
-
-def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--height", type=int, default=512)
-    parser.add_argument("--width", type=int, default=256)
-    parser.add_argument("--base-channels", type=int, default=16)
-    parser.add_argument("--depth", type=int, default=4)
-    parser.add_argument("--step-time", action="store_true",
-                        help="also time a training step of r2mfnet vs 2x unet at 4x1x256x128")
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: leave as is)")
-    args = parser.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    shape = (1, 1, args.height, args.width)
-    kw = dict(base_channels=args.base_channels, depth=args.depth)
-    print(to_markdown(summarize(input_shape=shape, **kw), shape))
-    print(f"\nbase_channels={args.base_channels}, depth={args.depth}; GFLOPs = 2 x GMACs of one "
-          "forward pass, counted by torch.utils.flop_counter.FlopCounterMode.")
-    if args.step_time:
-        names = ["r2mfnet", CASCADE_REFERENCE, "unet"]
-        t = time_train_steps(names, repeats=args.repeats, **kw)
-        print(f"\nTraining step (Adam, batch 4x1x256x128, {torch.get_num_threads()} threads, "
-              f"median of {args.repeats}):")
-        for name in names:
-            print(f"- {name}: {t[name]:.3f} s")
-        print(f"- ratio r2mfnet / 2x unet (cascade): {t['r2mfnet'] / t[CASCADE_REFERENCE]:.2f}")
-        print(f"- ratio r2mfnet / (2 x unet step): {t['r2mfnet'] / (2 * t['unet']):.2f}")
-
-
-if __name__ == "__main__":
-    main()

@@ -4,8 +4,11 @@ from __future__ import annotations
 import torch
 
 from r2mfnet.models import available_models
-from r2mfnet.models.summary import (CASCADE_REFERENCE, count_gflops, main, summarize,
-                                    time_train_steps, to_markdown)
+from omegaconf import OmegaConf
+
+from r2mfnet.apps.model_summary import run
+from r2mfnet.models.summary import (CASCADE_REFERENCE, count_gflops, summarize, time_train_steps,
+                                    to_markdown)
 
 
 def test_gflops_convention_is_two_flops_per_mac() -> None:
@@ -26,7 +29,8 @@ def test_summary_table_lists_every_model() -> None:
 
 
 def test_cli_and_step_timing(capsys) -> None:
-    main(["--height", "32", "--width", "16", "--base-channels", "4", "--depth", "2"])
+    run(OmegaConf.create({"height": 32, "width": 16, "base_channels": 4, "depth": 2,
+                          "step_time": False, "repeats": 1, "threads": 0}))
     assert "| r2mfnet |" in capsys.readouterr().out
     t = time_train_steps(["unet"], input_shape=(1, 1, 32, 16), repeats=1, warmup=0,
                          base_channels=4, depth=2)
