@@ -98,12 +98,11 @@ def _check_labels(run: RunConfig) -> None:
 
 def build_model(model_cfg: dict[str, Any]):
     """``models.create`` with configuration mistakes reported as :class:`ConfigError`."""
-    from r2mfnet.models import available_models, create
+    from r2mfnet.models import create, model_class
 
     kwargs = dict(model_cfg)
     name = kwargs.pop("name")
-    if name not in available_models():
-        raise ConfigError(f"model.name '{name}' is unknown; available: {', '.join(available_models())}")
+    model_class(name)  # ConfigError: an unknown name, or a peer whose optional extra is missing
     try:
         return create(name, **kwargs)
     except TypeError as exc:
