@@ -1,7 +1,9 @@
 """``r2mfnet-benchmark`` / ``scripts/benchmark.py``: models, switch combinations, data pipeline.
 
 Root config ``configs/benchmark.yaml``. :func:`r2mfnet.benchmark.report.run_benchmark` does the
-work; the full result is written as JSON (``out``) and the markdown tables beside it (``.md``),
+work (``mode=deploy``: PyTorch eager against ONNX Runtime,
+:func:`r2mfnet.benchmark.deploy_bench.run_deploy_benchmark`); the full result is written as JSON
+(``out``) and the markdown tables beside it (``.md``),
 both atomically, and printed.
 """
 from __future__ import annotations
@@ -60,15 +62,47 @@ def bench_config(cfg: DictConfig) -> Any:
     return bench
 
 
+def deploy_config(cfg: DictConfig) -> Any:
+    """The :class:`~r2mfnet.benchmark.deploy_bench.DeployBenchConfig` of ``mode=deploy``."""
+    from r2mfnet.benchmark.deploy_bench import PRESETS, DeployBenchConfig, case_from_checkpoint
+
+    cases = []
+    for name in _names(cfg.deploy_presets) if cfg.deploy_presets is not None else []:
+        if name not in PRESETS:
+            raise ConfigError(f"deploy_presets: unknown preset '{name}' (known: {', '.join(PRESETS)})")
+        cases.append(PRESETS[name])
+    for path in _names(cfg.deploy_checkpoints) if cfg.deploy_checkpoints is not None else []:
+        cases.append(case_from_checkpoint(path))
+    try:
+        batches = tuple(int(b) for b in _names(cfg.deploy_batches))
+        threads = tuple(int(t) for t in _names(cfg.deploy_threads))
+    except ValueError:
+        raise ConfigError("deploy_batches and deploy_threads must be lists of integers, e.g. [1,8]") from None
+    return DeployBenchConfig(cases=cases, batches=batches, threads=threads,
+                             rounds=int(cfg.rounds) if cfg.rounds is not None else 5,
+                             warmup=int(cfg.warmup), dice_cases=int(cfg.deploy_dice_cases),
+                             cache_dir=str(cfg.data_cache_dir), opset=int(cfg.deploy_opset))
+
+
 def run(cfg: DictConfig) -> dict:
     """Benchmark, write ``out`` (JSON) and its ``.md`` tables, print the tables."""
     from r2mfnet.atomic import atomic_write_json, atomic_write_text
-    from r2mfnet.benchmark.report import run_benchmark, to_markdown
 
-    bench = bench_config(cfg)
+    mode = str(cfg.get("mode", "models"))
+    if mode not in ("models", "deploy"):
+        raise ConfigError(f"mode must be models or deploy, got '{mode}'")
     out = Path(str(cfg.out))
-    result = run_benchmark(bench, log=lambda msg: print(msg, file=sys.stderr, flush=True))
-    table = to_markdown(result)
+    log = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731
+    if mode == "deploy":
+        from r2mfnet.benchmark.deploy_bench import deploy_markdown, run_deploy_benchmark
+
+        result = run_deploy_benchmark(deploy_config(cfg), log=log)
+        table = deploy_markdown(result)
+    else:
+        from r2mfnet.benchmark.report import run_benchmark, to_markdown
+
+        result = run_benchmark(bench_config(cfg), log=log)
+        table = to_markdown(result)
     atomic_write_json(out, result)
     atomic_write_text(out.with_suffix(".md"), table + "\n")
     print(table)

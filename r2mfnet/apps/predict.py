@@ -22,7 +22,24 @@ from r2mfnet.cli import hydra_entry
 from r2mfnet.data.inputs import VIEW_RULE, InputView, collect_inputs
 from r2mfnet.errors import ConfigError, DataError
 
-USAGE = "r2mfnet-predict checkpoint=PATH input=FILE_OR_FOLDER_OR_MANIFEST output_dir=DIR"
+USAGE = ("r2mfnet-predict checkpoint=PATH input=FILE_OR_FOLDER_OR_MANIFEST output_dir=DIR "
+         "(or backend=onnx onnx_model=model.onnx instead of checkpoint)")
+BACKENDS = ("torch", "onnx")
+
+
+def _onnx_predictor(cfg: DictConfig, settings: dict[str, Any]) -> Any:
+    """``backend=onnx``: an :class:`~r2mfnet.inference.onnx_predictor.OnnxPredictor` (no PyTorch)
+    with this command's threshold, flip TTA and clean-up options, as ``build_predictor`` reads them."""
+    from r2mfnet.inference.onnx_predictor import OnnxPredictor
+
+    model = required(cfg, "onnx_model", "backend=onnx needs onnx_model=PATH.onnx (written by r2mfnet-export)")
+    predictor = OnnxPredictor(str(model), threshold=float(cfg.get("threshold", 0.5)),
+                              tta_flip=bool(cfg.get("tta_flip", False)),
+                              postprocess=bool(cfg.get("postprocess", True)), cleanup=cfg.get("cleanup"),
+                              threads=int(cfg.get("threads", 0) or 0))
+    settings.update(backend="onnx", onnx_model=str(model), threshold=predictor.threshold,
+                    tta_flip=predictor.tta_flip)
+    return predictor
 
 
 def _mask_sources(cfg: DictConfig, masks_src: str, settings: dict[str, Any]
@@ -37,6 +54,17 @@ def _mask_sources(cfg: DictConfig, masks_src: str, settings: dict[str, Any]
             return read_mask(iv.mask)
 
         return manifest_mask, None, "manifest masks, not predicted"
+    backend = str(cfg.get("backend", "torch"))
+    if backend not in BACKENDS:
+        raise ConfigError(f"backend must be one of {', '.join(BACKENDS)}, got '{backend}'")
+    if backend == "onnx":
+        onnx_predictor = _onnx_predictor(cfg, settings)
+
+        def onnx_labels(iv: InputView, raw: np.ndarray) -> np.ndarray:
+            return onnx_predictor.predict_label_maps([raw])[0]
+
+        return (lambda iv, raw: onnx_predictor.predict_mask(raw),
+                onnx_labels if onnx_predictor.num_classes > 1 else None, "predicted masks")
     if not cfg.get("checkpoint"):
         raise ConfigError("checkpoint=PATH is required (a best.pt written by scripts/train.py)"
                           ", or masks=manifest to measure a manifest's own masks")
@@ -75,9 +103,12 @@ def run(cfg: DictConfig) -> int:
     if kind != "manifest":
         settings["view_rule"] = VIEW_RULE
     get_mask, get_labels, label = _mask_sources(cfg, masks_src, settings)
+    from r2mfnet.apps.predict_dicom import dicom_seg_writer
+
+    write_seg = dicom_seg_writer(cfg.get("dicom_seg", "auto")) if masks_src == "predicted" else None
     summary = run_predictions(cases, Path(str(output_dir)), get_mask, settings, method, label,
                               progress=bool(cfg.get("progress", True)), ignored=ignored,
-                              get_labels=get_labels)
+                              get_labels=get_labels, write_extra=write_seg)
     n_views = sum(len(c.views) for c in cases)
     print(f"\n{len(cases)} case(s), {n_views} view(s) processed; results in {summary.output_dir}")
     measured = sum(1 for c in summary.cases for v in c["views"].values() if v["measured"])

@@ -23,17 +23,20 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, fields
-from typing import Any, Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
 
 import numpy as np
-import torch
 from scipy import ndimage
-from torch import Tensor
+from scipy.special import expit
+from scipy.special import softmax as _softmax
 
 from r2mfnet.errors import ConfigError
 
+if TYPE_CHECKING:  # torch is imported where a function needs it: the ONNX predictor runs without it
+    from torch import Tensor
+
 __all__ = [
-    "CleanupParams", "probabilities", "foreground_probability", "mask_from_logits",
+    "CleanupParams", "probabilities", "probabilities_np", "foreground_probability", "mask_from_logits",
     "classes_from_logits", "labels_from_channels", "flip_tta", "clean_mask", "apply_cleanup",
     "cleanup_params",
 ]
@@ -47,14 +50,25 @@ OUTPUT_KEYS = {"logits": "prob", "coarse_logits": "coarse_prob"}
 # ----------------------------------------------------------------------------- the rule
 def probabilities(logits: Tensor) -> Tensor:
     """``[B, C, H, W]`` logits -> probabilities: sigmoid if ``C == 1``, else softmax over C."""
+    import torch
+
     logits = logits.float()
     return torch.sigmoid(logits) if logits.shape[1] == 1 else torch.softmax(logits, 1)
+
+
+def probabilities_np(logits: np.ndarray, axis: int = 1) -> np.ndarray:
+    """NumPy twin of :func:`probabilities` (float32; ``axis`` = the channel axis), for the ONNX
+    Runtime predictor, which runs without PyTorch. Same maths; tests/deploy checks that both
+    give the same probabilities to float32 rounding and the same masks."""
+    x = np.asarray(logits, dtype=np.float32)
+    out = expit(x) if x.shape[axis] == 1 else _softmax(x, axis=axis)
+    return out.astype(np.float32, copy=False)
 
 
 def foreground_probability(prob: Any, axis: int = 1) -> Any:
     """Spine probability from :func:`probabilities` (tensor or array; ``axis`` = the channel axis):
     the sigmoid for one channel, ``1 - p(background)`` for several. Keeps the channel axis."""
-    first = prob.narrow(axis, 0, 1) if isinstance(prob, Tensor) else np.take(prob, [0], axis=axis)
+    first = np.take(prob, [0], axis=axis) if isinstance(prob, np.ndarray) else prob.narrow(axis, 0, 1)
     return first if prob.shape[axis] == 1 else 1 - first
 
 
@@ -75,6 +89,8 @@ def classes_from_logits(logits: Tensor, threshold: float = 0.5) -> Tensor:
     Foreground is tested as ``p(background) < 1 - threshold``, the exact form of
     ``1 - p(background) > threshold``.
     """
+    import torch
+
     prob = probabilities(logits)
     labels = prob[:, 1:].argmax(1) + 1
     return torch.where(prob[:, 0] < 1 - threshold, labels, torch.zeros_like(labels))
@@ -115,6 +131,8 @@ def flip_tta(forward: Callable[[Tensor], Mapping[str, Tensor]], batch: Tensor, f
     This holds for R2MF-Net with the cascade in eval mode. A horizontal flip moves vertebrae
     but does not rename them, so class channels are averaged as they are.
     """
+    import torch
+
     keys = {k: v for k, v in OUTPUT_KEYS.items() if coarse or k == "logits"}
     out = forward(batch)
     prob = {keys[k]: probabilities(v) for k, v in out.items() if k in keys}
