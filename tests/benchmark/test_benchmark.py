@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import sys
 
 import pytest
 import torch
@@ -43,17 +42,23 @@ def test_cascade_is_two_unets_and_costs_twice_one_plus_the_extra_input():
     assert F.matmul_flops_per_s(torch.float32, 64, repeats=1) > 0
 
 
+def _benchmark_config(overrides: list[str]):
+    """``configs/benchmark.yaml`` composed as ``scripts/benchmark.py`` would compose it."""
+    from hydra import compose, initialize_config_dir
+
+    with initialize_config_dir(config_dir=str(ROOT / "configs"), version_base="1.3"):
+        return compose("benchmark", overrides=overrides)
+
+
 def test_benchmark_script_writes_json_and_table(tmp_path, capsys):
-    sys.path.insert(0, str(ROOT / "scripts"))
-    try:
-        import benchmark as script
-    finally:
-        sys.path.pop(0)
+    from r2mfnet.apps.benchmark import run
+
     out = tmp_path / "b" / "bench.json"
-    argv = ["--models", "r2mfnet,two_unet_cascade", "--size", "32x16", "--batch", "2", "--base-channels", "4",
-            "--depth", "2", "--switches", "fp32,cl,bf16", "--rounds", "2", "--threads", "1",
-            "--data-cases", "1", "--data-cache-dir", str(tmp_path / "cache"), "--out", str(out)]
-    script.main(argv)
+    cfg = _benchmark_config([
+        "models=[r2mfnet,two_unet_cascade]", "size=32x16", "batch=2", "base_channels=4", "depth=2",
+        "switches=[fp32,cl,bf16]", "rounds=2", "threads=1", "data_cases=1",
+        f"data_cache_dir={tmp_path / 'cache'}", f"out={out}"])
+    run(cfg)
     result = json.loads(out.read_text())
     table = capsys.readouterr().out
     assert out.with_suffix(".md").read_text().strip() == table.strip()
@@ -75,10 +80,9 @@ def test_benchmark_script_writes_json_and_table(tmp_path, capsys):
 
 
 def test_bad_arguments_are_config_errors():
-    sys.path.insert(0, str(ROOT / "scripts"))
-    try:
-        import benchmark as script
-    finally:
-        sys.path.pop(0)
-    with pytest.raises(ConfigError):
-        script.parse(["--models", "unet", "--primary", "r2mfnet"])
+    from r2mfnet.apps.benchmark import bench_config
+
+    with pytest.raises(ConfigError, match="primary=r2mfnet must be one of"):
+        bench_config(_benchmark_config(["models=[unet]", "primary=r2mfnet"]))
+    with pytest.raises(ConfigError, match="size must be HxW"):
+        bench_config(_benchmark_config(["size=big"]))
