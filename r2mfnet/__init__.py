@@ -18,6 +18,6 @@ __all__ = ["R2MFNetError", "__version__", "load_model"]
 
 def load_model(path: str, map_location: str = "cpu"):
     """Rebuild a trained model from a checkpoint written by the trainer (needs nothing else)."""
-    from r2mfnet.training.checkpoint import load_model as _load_model
+    from r2mfnet.checkpoint import load_model as _load_model
 
     return _load_model(path, map_location=map_location)

@@ -64,7 +64,7 @@ def test_compare_adds_predicted_rows_and_label_metrics(tmp_path):
 
     from r2mfnet.data.spineweb16 import prepare_spineweb16
     from r2mfnet.models import create
-    from r2mfnet.training.checkpoint import save_checkpoint
+    from r2mfnet.checkpoint import save_checkpoint
 
     torch.manual_seed(0)
     model = create("unet", base_channels=4, depth=2)  # untrained: its masks may fail to measure

@@ -39,7 +39,7 @@ def checkpoint(tmp_path_factory) -> Path:
     import torch
 
     from r2mfnet.models import create
-    from r2mfnet.training.checkpoint import save_checkpoint
+    from r2mfnet.checkpoint import save_checkpoint
 
     torch.manual_seed(0)
     model = create("unet", base_channels=4, depth=2)
@@ -195,7 +195,7 @@ def test_vertebra_label_checkpoint_reports_named_levels(tmp_path, synthetic_mani
     from r2mfnet.data.labels import read_label_map
     from r2mfnet.apps.predict_output import run_predictions
     from r2mfnet.models import create
-    from r2mfnet.training.checkpoint import save_checkpoint
+    from r2mfnet.checkpoint import save_checkpoint
 
     cases, _, _ = collect_inputs(str(synthetic_manifest), "manifest")
     landmarks = {str(r.image): r.landmarks for r in load_manifest(synthetic_manifest, check_images=False)}

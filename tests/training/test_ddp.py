@@ -20,7 +20,7 @@ import torch
 
 from r2mfnet.config import validate
 from r2mfnet.data.build import resolve_manifest
-from r2mfnet.training.checkpoint import load_checkpoint
+from r2mfnet.checkpoint import load_checkpoint
 from r2mfnet.training.run import train
 from tests.helpers import ROOT, compose_config
 

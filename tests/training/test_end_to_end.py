@@ -10,7 +10,7 @@ from omegaconf import OmegaConf
 
 from r2mfnet.config import validate
 from r2mfnet.errors import ConfigError
-from r2mfnet.training.checkpoint import load_checkpoint
+from r2mfnet.checkpoint import load_checkpoint
 from r2mfnet.training.run import train
 from r2mfnet.training.trainer import TrainingInterrupted
 from tests.helpers import CONFIG_DIR, compose_config, run_script, tiny_overrides

@@ -9,7 +9,7 @@ from torch.utils.data import DataLoader
 
 from r2mfnet.data.dataset import SegmentationDataset
 from r2mfnet.data.manifest import load_manifest
-from r2mfnet.training.checkpoint import load_checkpoint
+from r2mfnet.checkpoint import load_checkpoint
 from r2mfnet.training.epoch_data import EpochIndexed
 from r2mfnet.training.run import train
 from r2mfnet.training.sampler import EpochSampler

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from r2mfnet.errors import DataError, TrainingError
-from r2mfnet.training.checkpoint import load_checkpoint
+from r2mfnet.checkpoint import load_checkpoint
 from r2mfnet.training.losses import DiceCELoss
 from r2mfnet.training.run import train
 from tests.helpers import ROOT, compose_config, run_script, tiny_overrides

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from r2mfnet.errors import CheckpointError, ConfigError
-from r2mfnet.training.checkpoint import load_checkpoint, save_checkpoint
+from r2mfnet.checkpoint import load_checkpoint, save_checkpoint
 from r2mfnet.training.early_stopping import EarlyStopping
 from r2mfnet.training.losses import DiceCELoss, soft_dice_loss
 from r2mfnet.training.sampler import EpochSampler
@@ -97,7 +97,7 @@ def test_checkpoint_roundtrip_and_corruption_detected(tmp_path):
 
 def test_version_1_r2mfnet_checkpoint_keeps_its_from_scratch_fine_network(tmp_path):
     from r2mfnet.models import create
-    from r2mfnet.training.checkpoint import load_model
+    from r2mfnet.checkpoint import load_model
 
     torch.manual_seed(0)
     old = create("r2mfnet", base_channels=4, depth=2, fine_residual=False).eval()
@@ -115,7 +115,7 @@ def test_checkpoints_older_than_the_vertebra_options_keep_their_network(tmp_path
     (18-class coarse network, no row input) must load as it was, and an old binary run must
     still resume under today's config (coarse_classes: 1 means the same for one class)."""
     from r2mfnet.models import create
-    from r2mfnet.training.checkpoint import load_model, same_model
+    from r2mfnet.checkpoint import load_model, same_model
 
     torch.manual_seed(0)
     old = create("r2mfnet", num_classes=18, base_channels=4, depth=2).eval()
@@ -138,7 +138,7 @@ def test_checkpoints_older_than_the_vertebra_options_keep_their_network(tmp_path
 def test_coarse_stage_checkpoint_predicts_with_the_coarse_network(tmp_path):
     """best_coarse.pt's fine network was never trained: loading it must not run it."""
     from r2mfnet.models import create
-    from r2mfnet.training.checkpoint import load_model
+    from r2mfnet.checkpoint import load_model
 
     torch.manual_seed(0)
     model = create("r2mfnet", base_channels=4, depth=2).eval()
