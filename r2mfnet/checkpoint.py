@@ -45,10 +45,14 @@ def _numpy_array_globals() -> list[Any]:
     """The NumPy names a version-2 checkpoint's RNG state needs: rebuilding an array of numbers
     (``_reconstruct``, ``ndarray``, ``dtype`` and the dtype's class), nothing that can run code.
     NumPy 1 pickled ``_reconstruct`` as ``numpy.core.multiarray``; NumPy 2 as ``numpy._core``."""
-    from numpy._core import multiarray
+    try:
+        from numpy._core import multiarray  # NumPy 2
+    except ImportError:  # pragma: no cover - NumPy 1
+        from numpy.core import multiarray  # type: ignore[no-redef]
 
     names: list[Any] = [multiarray._reconstruct, np.ndarray, np.dtype, type(np.dtype(np.uint32))]
-    names.append((multiarray._reconstruct, "numpy.core.multiarray._reconstruct"))
+    for alias in ("numpy.core.multiarray._reconstruct", "numpy._core.multiarray._reconstruct"):
+        names.append((multiarray._reconstruct, alias))
     return names
 
 
