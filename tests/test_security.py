@@ -87,12 +87,18 @@ def test_load_checkpoint_and_load_model_refuse_code(evil_checkpoint):
     ("train.py", ["experiment=smoke", "trainer.resume={ckpt}", "hydra.run.dir={tmp}/run"]),
     ("evaluate_cobb.py", ["dataset=synthetic", "checkpoint={ckpt}", "output_dir={tmp}/cobb",
                           "cache_dir={tmp}/cache"]),
+    ("vertebra_compare.py", ["checkpoint={ckpt}", "out={tmp}/vc", "manifest={tmp}/manifest.csv"]),
+    ("export.py", ["checkpoint={ckpt}", "output={tmp}/model.onnx"]),
 ])
 def test_every_script_that_opens_a_checkpoint_refuses_code(evil_checkpoint, tmp_path, script, args):
+    if script == "export.py":
+        pytest.importorskip("onnx", reason="export needs the deploy extra (onnx, onnxruntime)")
     path, marker = evil_checkpoint
     import cv2
 
     cv2.imwrite(str(tmp_path / "image.png"), np.full((64, 32), 128, np.uint8))
+    cv2.imwrite(str(tmp_path / "mask.png"), np.full((64, 32), 255, np.uint8))
+    (tmp_path / "manifest.csv").write_text("case_id,view,image,mask\nP1,coronal,image.png,mask.png\n")
     result = run_script(script, [a.format(ckpt=path, tmp=tmp_path) for a in args], timeout=300)
     assert result.returncode == 2, result.stderr[-2000:]
     assert "refuses" in result.stderr and "Traceback" not in result.stderr, result.stderr[-2000:]
