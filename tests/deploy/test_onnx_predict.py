@@ -82,8 +82,10 @@ def test_onnx_label_maps_equal_torch_label_maps(tmp_path):
     for a, b in zip(predict_label_maps(torch_p, images), onnx_p.predict_label_maps(images)):
         assert b.dtype == np.uint8 and b.shape == a.shape
         assert np.array_equal(a > 0, b > 0)  # the same foreground (threshold and clean-up)
-        # the same class except where two classes tie to float rounding (1 pixel in 10^4 here)
-        assert (a != b).mean() < 1e-3 and len(np.unique(b)) > 3
+        # the same class except where two classes tie to float rounding: this untrained model's
+        # 17 vertebra classes are nearly equal everywhere, so the thread count alone moves about
+        # 1 pixel in 1000 (measured 1.0e-3 with 2 threads); a wrong class rule would move most
+        assert (a != b).mean() < 5e-3 and len(np.unique(b)) > 3
     assert onnx_p.contract["class_names"][1] == "T1"
 
 
