@@ -75,14 +75,11 @@ def _mask_sources(cfg: DictConfig, masks_src: str, settings: dict[str, Any]
     def predicted_mask(iv: InputView, raw: np.ndarray) -> np.ndarray:
         return predictor.predict_mask(raw)
 
-    get_labels: MaskFn | None = None
-    if int(predictor.model.model_config.get("num_classes", 1)) > 1:
-        from r2mfnet.inference.labels import predict_label_maps
+    def get_labels(iv: InputView, raw: np.ndarray) -> np.ndarray:
+        return predictor.predict_label_maps([raw])[0]
 
-        def get_labels(iv: InputView, raw: np.ndarray) -> np.ndarray:
-            return predict_label_maps(predictor, [raw])[0]
-
-    return predicted_mask, get_labels, "predicted masks"
+    has_levels = int(predictor.model.model_config.get("num_classes", 1)) > 1
+    return predicted_mask, get_labels if has_levels else None, "predicted masks"
 
 
 def run(cfg: DictConfig) -> int:

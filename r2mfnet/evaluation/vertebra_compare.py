@@ -18,7 +18,7 @@ with the angles measured
   (``binary_checkpoint=``), measured by the clinical layer's two tilt methods;
 * optionally from an **oracle at model resolution** (``oracle=256x128``): the ground-truth
   label map letterboxed to the model's input size (as the training target is) and mapped back
-  exactly as a prediction is (:func:`r2mfnet.inference.labels.labels_from_probabilities` on its
+  exactly as a prediction is (:func:`r2mfnet.inference.predictions.labels_from_probabilities` on its
   one-hot map). A perfect model at that input size can do no better, so this row is the floor of
   the predicted-label error due to resolution alone.
 
@@ -83,7 +83,7 @@ def oracle_labels(labels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """``labels`` letterboxed to ``size`` (the training target) and mapped back like a prediction."""
     from r2mfnet.data.labels import NUM_VERTEBRA_CLASSES, letterbox_labels
     from r2mfnet.data.preprocess import Letterbox
-    from r2mfnet.inference.labels import labels_from_probabilities
+    from r2mfnet.inference.predictions import labels_from_probabilities
 
     tf = Letterbox(int(size[0]), int(size[1])).fit(labels.shape)
     small = letterbox_labels(tf, labels)
@@ -195,10 +195,8 @@ def compare_spineweb16(
                 if err:
                     row["info"][f"pred_mask/{m}"] = {"error": err}
         if predictor is not None:
-            from r2mfnet.inference.labels import predict_label_maps
-
             try:
-                pred = predict_label_maps(predictor, [read_image(rec.image).array])[0]
+                pred = predictor.predict_label_maps([read_image(rec.image).array])[0]
                 segmentation.update(pred, gt_labels, rec.case_id, rec.view)
                 tri, info = labels_triple(pred, shape[0])
             except R2MFNetError as exc:

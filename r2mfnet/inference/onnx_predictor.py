@@ -25,14 +25,8 @@ import numpy as np
 from r2mfnet.data.preprocess import Letterbox, LetterboxTransform, clahe, normalize_intensity
 from r2mfnet.errors import ConfigError
 from r2mfnet.inference.onnx_contract import NORMALIZE_RULES, contract_from_metadata
-from r2mfnet.inference.postprocess import (
-    CleanupParams,
-    apply_cleanup,
-    cleanup_params,
-    foreground_probability,
-    labels_from_channels,
-    probabilities_np,
-)
+from r2mfnet.inference.postprocess import CleanupParams, cleanup_params, probabilities_np
+from r2mfnet.inference.predictions import MaskPredictions
 
 OUTPUT_KEYS = {"logits": "prob", "coarse_logits": "coarse_prob"}
 DEPLOY_HINT = "install the deploy extra: pip install 'r2mfnet[deploy]'"
@@ -76,7 +70,7 @@ def preprocess_image(image: np.ndarray, letterbox: Letterbox, normalize: tuple[f
     return transform.apply_image(img01).astype(np.float32), transform
 
 
-class OnnxPredictor:
+class OnnxPredictor(MaskPredictions):
     """Original-size probabilities, masks and label maps from an exported ONNX model.
 
     ``threshold``, ``postprocess`` and ``cleanup`` default to the values recorded in the model's
@@ -148,46 +142,6 @@ class OnnxPredictor:
             probs = self._probabilities(batch, coarse)
             for i, (_, transform) in enumerate(prepared):
                 yield {k: v[i] for k, v in probs.items()}, transform
-
-    def coarse_mask(self, probs: Mapping[str, np.ndarray], transform: LetterboxTransform) -> np.ndarray | None:
-        """The coarse stage's mask at the original size (the clean-up's column), or None."""
-        if "coarse_prob" not in probs:
-            return None
-        return transform.invert(foreground_probability(probs["coarse_prob"], axis=0)[0]) > self.threshold
-
-    def predict_probabilities(self, images: Sequence[np.ndarray], batch_size: int = 4) -> list[np.ndarray]:
-        """Spine probability maps, each the size of its input image (never cleaned up)."""
-        return [transform.invert(foreground_probability(probs["prob"], axis=0)[0])
-                for probs, transform in self.model_probabilities(images, batch_size)]
-
-    def predict_masks(self, images: Sequence[np.ndarray], batch_size: int = 4) -> list[np.ndarray]:
-        """Binary spine masks at the inputs' sizes: probability > threshold, then the clean-up."""
-        out: list[np.ndarray] = []
-        for probs, transform in self.model_probabilities(images, batch_size, coarse=self.postprocess):
-            mask = transform.invert(foreground_probability(probs["prob"], axis=0)[0]) > self.threshold
-            ref = self.coarse_mask(probs, transform) if self.postprocess else None
-            out.append(apply_cleanup(mask, self.postprocess, self.cleanup, ref))
-        return out
-
-    def predict_mask(self, image: np.ndarray) -> np.ndarray:
-        return self.predict_masks([image])[0]
-
-    def predict_label_maps(self, images: Sequence[np.ndarray], batch_size: int = 4) -> list[np.ndarray]:
-        """uint8 vertebra label maps of an 18-class model (the rule of
-        :func:`r2mfnet.inference.labels.predict_label_maps`)."""
-        if self.num_classes < 2:
-            raise ConfigError(f"{self.path} predicts a binary mask (num_classes=1); vertebra labels "
-                              "need a model trained with data.labels=vertebrae model.num_classes=18")
-        out: list[np.ndarray] = []
-        for probs, transform in self.model_probabilities(images, batch_size, coarse=self.postprocess):
-            prob = probs["prob"]
-            foreground = None
-            if self.postprocess:
-                raw = 1.0 - transform.invert(np.asarray(prob[0], np.float32)) > self.threshold
-                foreground = apply_cleanup(raw, True, self.cleanup, self.coarse_mask(probs, transform))
-            channels = (transform.invert(np.asarray(prob[k], np.float32)) for k in range(prob.shape[0]))
-            out.append(labels_from_channels(channels, self.threshold, foreground))
-        return out
 
 
 __all__ = ["OnnxPredictor", "make_session", "preprocess_image", "DEPLOY_HINT"]

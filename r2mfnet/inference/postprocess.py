@@ -1,7 +1,7 @@
 """The one place where model outputs become probabilities, masks and vertebra label maps.
 
 Validation (:mod:`r2mfnet.training.validation`), the :class:`~r2mfnet.inference.predictor.Predictor`
-and the vertebra-level path (:mod:`r2mfnet.inference.labels`) all call these functions, so that
+and the vertebra-level path (:meth:`~r2mfnet.inference.predictions.MaskPredictions.predict_label_maps`) all call these functions, so that
 the score kept during training, the evaluated masks and the measured masks follow one rule:
 
 1. **Logits -> probabilities** (:func:`probabilities`): sigmoid for one channel, softmax over

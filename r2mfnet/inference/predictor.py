@@ -17,13 +17,8 @@ import torch
 from torch import nn
 
 from r2mfnet.data.preprocess import Letterbox, LetterboxTransform, clahe, normalize_intensity
-from r2mfnet.inference.postprocess import (
-    CleanupParams,
-    apply_cleanup,
-    cleanup_params,
-    flip_tta,
-    foreground_probability,
-)
+from r2mfnet.inference.postprocess import CleanupParams, cleanup_params, flip_tta
+from r2mfnet.inference.predictions import MaskPredictions
 
 
 def _device(name: str | None) -> torch.device:
@@ -32,7 +27,7 @@ def _device(name: str | None) -> torch.device:
     return torch.device(name)
 
 
-class Predictor:
+class Predictor(MaskPredictions):
     """Turns original-size images into original-size spine probabilities and masks.
 
     ``tta_flip`` averages the prediction of the image and of its horizontal mirror (un-mirrored):
@@ -121,31 +116,3 @@ class Predictor:
                 probs = {k: v.cpu().numpy() for k, v in flip_tta(self.run_model, batch, self.tta_flip, coarse).items()}
             for i, (_, transform) in enumerate(prepared):
                 yield {k: v[i] for k, v in probs.items()}, transform
-
-    def coarse_mask(self, probs: Mapping[str, np.ndarray], transform: LetterboxTransform) -> np.ndarray | None:
-        """The coarse stage's mask at the original size (the clean-up's column), or None."""
-        if "coarse_prob" not in probs:
-            return None
-        return transform.invert(foreground_probability(probs["coarse_prob"], axis=0)[0]) > self.threshold
-
-    def predict_probabilities(self, images: Sequence[np.ndarray], batch_size: int = 4) -> list[np.ndarray]:
-        """Spine probability maps, each the size of its input image (never cleaned up)."""
-        return [transform.invert(foreground_probability(probs["prob"], axis=0)[0])
-                for probs, transform in self.model_probabilities(images, batch_size)]
-
-    def predict_probability(self, image: np.ndarray) -> np.ndarray:
-        return self.predict_probabilities([image])[0]
-
-    def predict_masks(self, images: Sequence[np.ndarray], batch_size: int = 4) -> list[np.ndarray]:
-        """Binary spine masks at the inputs' sizes: probability > threshold, then the clean-up
-        when ``postprocess`` (its column from the coarse mask when the model has one)."""
-        out: list[np.ndarray] = []
-        for probs, transform in self.model_probabilities(images, batch_size, coarse=self.postprocess):
-            mask = transform.invert(foreground_probability(probs["prob"], axis=0)[0]) > self.threshold
-            ref = self.coarse_mask(probs, transform) if self.postprocess else None
-            out.append(apply_cleanup(mask, self.postprocess, self.cleanup, ref))
-        return out
-
-    def predict_mask(self, image: np.ndarray) -> np.ndarray:
-        """Binary spine mask at the input's size (see :meth:`predict_masks`)."""
-        return self.predict_masks([image])[0]

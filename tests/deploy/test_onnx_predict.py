@@ -71,7 +71,6 @@ def test_onnx_predictor_gives_the_torch_predictor_masks(kind, tta, models):
 
 
 def test_onnx_label_maps_equal_torch_label_maps(tmp_path):
-    from r2mfnet.inference.labels import predict_label_maps
     from r2mfnet.inference.predictor import Predictor
 
     ckpt = save_tiny_checkpoint(tmp_path / "levels.pt", num_classes=18)
@@ -79,7 +78,7 @@ def test_onnx_label_maps_equal_torch_label_maps(tmp_path):
     onnx_p = OnnxPredictor(tmp_path / "levels.onnx", threshold=0.3)
     torch_p = Predictor.from_checkpoint(str(ckpt), device="cpu", threshold=0.3)
     images = _images()
-    for a, b in zip(predict_label_maps(torch_p, images), onnx_p.predict_label_maps(images)):
+    for a, b in zip(torch_p.predict_label_maps(images), onnx_p.predict_label_maps(images)):
         assert b.dtype == np.uint8 and b.shape == a.shape
         assert np.array_equal(a > 0, b > 0)  # the same foreground (threshold and clean-up)
         # the same class except where two classes tie to float rounding: this untrained model's

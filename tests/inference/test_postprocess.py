@@ -230,12 +230,11 @@ def test_predictor_applies_the_cleanup_only_when_on():
 
 
 def test_label_maps_get_the_same_cleanup_as_the_mask():
-    from r2mfnet.inference.labels import predict_label_maps
     from r2mfnet.inference.predictor import Predictor
 
     image = _image()
     predictor = Predictor(Threshold(classes=3), (200, 100), device="cpu", tta_flip=True)
-    labels = predict_label_maps(predictor, [image])[0]
+    labels = predictor.predict_label_maps([image])[0]
     assert np.array_equal(labels > 0, predictor.predict_mask(image))
     assert np.array_equal(labels > 0, spine())
     assert labels[15, 49] == 2 and labels[180, 50] == 1  # the filled hole got its vertebra class

@@ -72,13 +72,12 @@ def test_trainer_feeds_labels_through_both_stages(vertebra_set, tmp_path):
     assert all(np.isfinite(h["train_loss"]) and 0.0 <= h["val_dice"] <= 1.0 for h in result.history)
     assert result.best_checkpoint is not None and result.best_checkpoint.is_file()
     # the trained 18-class model predicts a foreground probability and vertebra labels
-    from r2mfnet.inference.labels import predict_label_maps
     from r2mfnet.inference.predictor import Predictor
 
     predictor = Predictor.from_checkpoint(result.best_checkpoint, device="cpu")
     image = np.random.default_rng(0).random((100, 50)).astype(np.float32)
     assert predictor.predict_probability(image).shape == (100, 50)
-    labels = predict_label_maps(predictor, [image])[0]
+    labels = predictor.predict_label_maps([image])[0]
     assert labels.shape == (100, 50) and labels.dtype == np.uint8 and labels.max() <= 17
     assert np.array_equal(labels > 0, predictor.predict_mask(image))  # same foreground rule
 
@@ -122,16 +121,15 @@ def test_trainer_trains_a_binary_coarse_stage_then_vertebra_levels(vertebra_set,
     history = trainer.fit().history
     assert "val_dice_union" not in history[0]  # the coarse stage is scored as a binary mask
     assert 0.0 <= history[1]["val_dice"] <= 1.0 and 0.0 <= history[1]["val_dice_union"] <= 1.0
-    from r2mfnet.inference.labels import predict_label_maps
     from r2mfnet.inference.predictor import Predictor
 
     coarse = Predictor.from_checkpoint(tmp_path / "run" / "checkpoints" / "best_coarse.pt", device="cpu")
     image = np.random.default_rng(0).random((100, 50)).astype(np.float32)
     assert coarse.predict_mask(image).shape == (100, 50)  # the coarse stage alone: a binary mask
     with pytest.raises(ConfigError, match="num_classes=1"):
-        predict_label_maps(coarse, [image])
-    labels = predict_label_maps(Predictor.from_checkpoint(tmp_path / "run" / "checkpoints" / "best.pt",
-                                                          device="cpu"), [image])[0]
+        coarse.predict_label_maps([image])
+    best = Predictor.from_checkpoint(tmp_path / "run" / "checkpoints" / "best.pt", device="cpu")
+    labels = best.predict_label_maps([image])[0]
     assert labels.shape == (100, 50) and labels.max() <= 17
 
 
