@@ -12,7 +12,8 @@ which only rebuilds tensors and plain containers; a file that asks for anything 
 *before* any of its objects is built, with a message naming what it asked for. Version-2 files
 stored the NumPy random-generator state as a NumPy array; the three NumPy names needed to rebuild
 an array of numbers are allowed so those files still load. A trusted file written some other way
-can be converted once with :func:`convert_trusted`.
+can be converted once by its user: loaded with ``torch.load(weights_only=False)`` by the user's
+own hand (never by r2mfnet), then saved with :func:`save_trusted_state`.
 
 This module sits below training, inference and evaluation (it imports only ``models``), so that
 reading a checkpoint never pulls in the training package.
@@ -79,9 +80,9 @@ def _load_data(source: str | Path | io.BytesIO, map_location: Any, what: str) ->
         asked = f" ({found.group(1)})" if found else ""
         raise CheckpointError(
             f"{what} asks to build Python objects{asked}, not only tensors and numbers; r2mfnet "
-            "refuses it because loading such a file can run code. If you trust its author, convert it "
-            "once: python -c \"from r2mfnet.checkpoint import convert_trusted; "
-            "convert_trusted('OLD.pt', 'NEW.pt')\""
+            "refuses it because loading such a file can run code. Only if you trust its author, "
+            "convert it once yourself: python -c \"import torch; from r2mfnet.checkpoint import "
+            "save_trusted_state; save_trusted_state(torch.load('OLD.pt', weights_only=False), 'NEW.pt')\""
         ) from None
 
 
@@ -147,22 +148,19 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     return state
 
 
-def convert_trusted(source: str | Path, target: str | Path) -> Path:
-    """Rewrite a checkpoint **you trust** into the data-only format; returns ``target``.
+def save_trusted_state(state: dict[str, Any], target: str | Path) -> Path:
+    """Save a state dict **you loaded yourself** from a file you trust as a data-only checkpoint.
 
-    This is the one place that unpickles without the data-only restriction, and only because a
-    person asked for it by name for a file they vouch for. It accepts an r2mfnet envelope or a bare
-    state dict; NumPy arrays in it become tensors, and the result is checked by
-    :func:`load_checkpoint` before this returns.
+    r2mfnet never unpickles a file without the data-only restriction; converting a trusted file
+    written some other way is the user's explicit act (``torch.load(path, weights_only=False)``,
+    which runs whatever the file contains), after which this turns NumPy arrays and scalars into
+    tensors and numbers, saves, and checks the result with :func:`load_checkpoint`.
     """
-    raw = torch.load(Path(source), map_location="cpu", weights_only=False)  # trusted by the caller
-    if isinstance(raw, dict) and raw.get("format") == FORMAT and isinstance(raw.get("payload"), bytes):
-        raw = torch.load(io.BytesIO(raw["payload"]), map_location="cpu", weights_only=False)
-    if not isinstance(raw, dict) or "model" not in raw or "model_config" not in raw:
-        raise CheckpointError(f"'{source}' holds no r2mfnet state (needs 'model' and 'model_config')")
-    state = {k: v for k, v in _plain(raw).items() if k != "format"}
-    state["version"] = min(int(state.get("version", VERSION)), VERSION)
-    save_checkpoint(target, state)
+    if not isinstance(state, dict) or "model" not in state or "model_config" not in state:
+        raise CheckpointError("not an r2mfnet state: it needs 'model' and 'model_config' entries")
+    plain = {k: v for k, v in _plain(state).items() if k != "format"}
+    plain["version"] = min(int(plain.get("version", VERSION)), VERSION)
+    save_checkpoint(target, plain)
     load_checkpoint(target)
     return Path(target)
 

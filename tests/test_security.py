@@ -23,7 +23,7 @@ import torch
 import r2mfnet
 from r2mfnet.atomic import atomic_write_text
 from r2mfnet.checkpoint import (
-    FORMAT, convert_trusted, load_checkpoint, model_change, save_checkpoint,
+    FORMAT, load_checkpoint, model_change, save_checkpoint, save_trusted_state,
 )
 from r2mfnet.config import validate
 from r2mfnet.errors import CheckpointError, ConfigError, OutputError
@@ -76,7 +76,7 @@ def test_load_checkpoint_and_load_model_refuse_code(evil_checkpoint):
     path, marker = evil_checkpoint
     with pytest.raises(CheckpointError, match=r"refuses.*posix\.system|posix\.system.*refuses"):
         load_checkpoint(path)
-    with pytest.raises(CheckpointError, match="convert_trusted"):
+    with pytest.raises(CheckpointError, match="save_trusted_state"):
         r2mfnet.load_model(str(path))
     assert not marker.exists()
 
@@ -125,7 +125,8 @@ def test_a_trusted_file_with_other_objects_is_refused_then_converted(tmp_path):
     torch.save(state, tmp_path / "old.pt")
     with pytest.raises(CheckpointError, match="not an r2mfnet checkpoint|refuses"):
         load_checkpoint(tmp_path / "old.pt")
-    convert_trusted(tmp_path / "old.pt", tmp_path / "new.pt")
+    trusted = torch.load(tmp_path / "old.pt", weights_only=False)  # the user's own, explicit act
+    save_trusted_state(trusted, tmp_path / "new.pt")
     loaded = load_checkpoint(tmp_path / "new.pt")
     assert loaded["metrics"] == {"dice": 0.75} and isinstance(loaded["metrics"]["dice"], float)
     assert all(torch.equal(loaded["model"][k], v) for k, v in model.state_dict().items())
