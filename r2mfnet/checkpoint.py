@@ -12,8 +12,8 @@ which only rebuilds tensors and plain containers; a file that asks for anything 
 *before* any of its objects is built, with a message naming what it asked for. Version-2 files
 stored the NumPy random-generator state as a NumPy array; the three NumPy names needed to rebuild
 an array of numbers are allowed so those files still load. A trusted file written some other way
-can be converted once by its user: loaded with ``torch.load(weights_only=False)`` by the user's
-own hand (never by r2mfnet), then saved with :func:`save_trusted_state`.
+can be converted once by its user: loaded with ``torch.load`` and ``weights_only=False`` by the
+user's own hand (never by r2mfnet), then saved with :func:`save_trusted_state`.
 
 This module sits below training, inference and evaluation (it imports only ``models``), so that
 reading a checkpoint never pulls in the training package.
@@ -152,7 +152,7 @@ def save_trusted_state(state: dict[str, Any], target: str | Path) -> Path:
     """Save a state dict **you loaded yourself** from a file you trust as a data-only checkpoint.
 
     r2mfnet never unpickles a file without the data-only restriction; converting a trusted file
-    written some other way is the user's explicit act (``torch.load(path, weights_only=False)``,
+    written some other way is the user's explicit act (``torch.load`` with ``weights_only=False``,
     which runs whatever the file contains), after which this turns NumPy arrays and scalars into
     tensors and numbers, saves, and checks the result with :func:`load_checkpoint`.
     """
