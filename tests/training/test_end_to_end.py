@@ -31,7 +31,13 @@ def test_every_model_config_builds(model):
     from r2mfnet.config import build_model
 
     run = validate(compose_config([f"model={model}", "model.base_channels=4", "model.depth=2"]))
-    out = build_model(run.model)(torch.zeros(1, 1, 32, 16))
+    try:
+        net = build_model(run.model)
+    except ConfigError as exc:  # a peer whose optional extra is not installed (smp_unet: [peers])
+        if "pip install" not in str(exc):
+            raise
+        pytest.skip(str(exc))
+    out = net(torch.zeros(1, 1, 32, 16))
     assert out["logits"].shape == (1, 1, 32, 16)
 
 
