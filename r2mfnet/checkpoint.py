@@ -81,8 +81,8 @@ def _load_data(source: str | Path | io.BytesIO, map_location: Any, what: str) ->
         raise CheckpointError(
             f"{what} asks to build Python objects{asked}, not only tensors and numbers; r2mfnet "
             "refuses it because loading such a file can run code. Only if you trust its author, "
-            "convert it once yourself: python -c \"import torch; from r2mfnet.checkpoint import "
-            "save_trusted_state; save_trusted_state(torch.load('OLD.pt', weights_only=False), 'NEW.pt')\""
+            "convert it once yourself with r2mfnet.checkpoint.save_trusted_state (README, "
+            "'Failure behaviour', gives the one-line command)"
         ) from None
 
 
