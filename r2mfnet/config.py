@@ -26,6 +26,8 @@ class LossConfig:
     ce_weight: float = 1.0
     fine_weight: float = 1.0  # weight of the final output ("logits")
     coarse_weight: float = 0.5  # weight of R2MF-Net's coarse output when it is trained
+    gap_weight: float = 0.0  # extra cross-entropy weight on gaps between vertebrae (0 = off; losses.py)
+    gap_kernel: int = 5  # closing window (pixels at the input size) that defines a gap; odd
 
 
 @dataclass

@@ -36,6 +36,11 @@ def fraction(open_low: bool = False, open_high: bool = False) -> Check:
     return (ok, f"a number in {low}0, 1{high}")
 
 
+def odd_at_least(minimum: int) -> Check:
+    return (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= minimum and v % 2 == 1,
+            f"an odd integer >= {minimum}")
+
+
 def one_of(*choices: str) -> Check:
     return (lambda v: v in choices, "one of " + ", ".join(choices))
 
@@ -75,6 +80,8 @@ RULES: dict[str, Check] = {
     "loss.ce_weight": at_least(0),
     "loss.fine_weight": at_least(0),
     "loss.coarse_weight": at_least(0),
+    "loss.gap_weight": at_least(0),
+    "loss.gap_kernel": odd_at_least(3),
     "eval.threshold": fraction(open_low=True, open_high=True),
 }
 

@@ -161,6 +161,8 @@ def test_trainer_checkpoints_hold_only_data(tmp_path):
     ("data.input_height=0", "data.input_height"),
     ("trainer.val_every=0", "trainer.val_every"),
     ("eval.threshold=1.5", "eval.threshold"),
+    ("loss.gap_weight=-1", "loss.gap_weight"),
+    ("loss.gap_kernel=4", "loss.gap_kernel"),
 ])
 def test_bad_option_values_name_their_key(override, key):
     with pytest.raises(ConfigError, match=rf"^{key.replace('.', r'[.]')} must be"):

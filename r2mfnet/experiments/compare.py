@@ -6,6 +6,12 @@ composes ``configs/`` with the experiment, the model and the seed, and calls
 working session continues from its ``latest.pt`` next time, and a finished run (one with
 ``result.json``) is not trained again. The table is built only from the saved ``result.json``
 files, never from memory. The command is :mod:`r2mfnet.apps.compare` (``scripts/compare.py``).
+
+"The same budget" means the same training time, not the same number of epochs: a U-Net epoch
+costs a fraction of an R2MF-Net epoch. ``per_model`` overrides (``configs/compare.yaml``) set
+each model's epochs so that the runs take about the same minutes on the reference machine, and
+the table prints the minutes each run actually took. Every run also keeps its validation curve
+(Dice and vertebra F1 against cumulative CPU and wall minutes) in ``result.json``.
 """
 from __future__ import annotations
 
@@ -15,7 +21,7 @@ import platform
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -25,10 +31,15 @@ from r2mfnet.atomic import atomic_write_json, atomic_write_text
 log = logging.getLogger("r2mfnet.compare")
 
 DEFAULT_MODELS: tuple[str, ...] = (
-    "r2mfnet", "unet", "r2unet", "attention_unet", "unetpp",
-    "r2mfnet_no_r2jump", "r2mfnet_no_mcskip", "r2mfnet_no_scse", "r2mfnet_no_inception", "r2mfnet_no_cascade",
+    "r2mfnet", "unet", "smp_unet",
+    "r2mfnet_fine_crop", "r2mfnet_no_r2jump", "r2mfnet_no_mcskip", "r2mfnet_no_scse", "r2mfnet_no_inception",
+    "r2mfnet_no_cascade",
 )
-METRICS = ("dice", "iou", "boundary_f1", "hd95")
+"""docs/results.md's comparison: R2MF-Net, a plain U-Net and the segmentation_models_pytorch U-Net
+(``smp_unet``, optional extra ``peers``), then the ablations. The other baselines (``r2unet``,
+``attention_unet``, ``unetpp``) run with ``models=[...]``."""
+METRICS = ("dice", "iou", "boundary_f1", "hd95", "vertebra_f1")
+CURVE_KEYS = ("stage", "epoch", "elapsed_seconds", "cpu_seconds", "val_dice", "val_vertebra_f1")
 
 
 @dataclass(frozen=True)
@@ -64,8 +75,17 @@ def _inference_ms_per_image(checkpoint: Path, records: list, repeats: int = 8) -
     return 1000.0 * float(np.median(times))
 
 
-def run_one(spec: RunSpec, experiment: str, root: Path, extra: Sequence[str] = ()) -> dict[str, Any]:
-    """Train (or resume, or skip) one run; return its saved result."""
+def _curve(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The validated epochs of a training history: time and validation scores only."""
+    return [{k: h[k] for k in CURVE_KEYS if k in h} for h in history if "val_dice" in h]
+
+
+def run_one(spec: RunSpec, experiment: str, root: Path, extra: Sequence[str] = (),
+            per_model: Sequence[str] = ()) -> dict[str, Any]:
+    """Train (or resume, or skip) one run; return its saved result.
+
+    ``per_model`` are this model's own overrides (its share of the budget), applied after
+    ``extra``."""
     from r2mfnet.config import build_model, validate
     from r2mfnet.data.build import load_splits
     from r2mfnet.models.summary import count_gflops, count_parameters
@@ -77,7 +97,7 @@ def run_one(spec: RunSpec, experiment: str, root: Path, extra: Sequence[str] = (
         log.info("%s: finished earlier, reusing %s", spec.key, result_path)
         return json.loads(result_path.read_text())
     overrides = [f"experiment={experiment}", f"model={spec.model}", f"trainer.seed={spec.seed}",
-                 "trainer.resume=auto", "trainer.progress=false", *extra]
+                 "trainer.resume=auto", "trainer.progress=false", *extra, *per_model]
     cfg = _compose(overrides)
     outcome = train(cfg, run_dir)
     run = validate(cfg)
@@ -94,6 +114,7 @@ def run_one(spec: RunSpec, experiment: str, root: Path, extra: Sequence[str] = (
         "gflops": count_gflops(model, (1, 1, run.data.input_height, run.data.input_width)),
         "train_seconds": float(sum(h.get("epoch_seconds", 0.0) for h in history)),
         "epochs": len(history),
+        "curve": _curve(history),
         "inference_ms": _inference_ms_per_image(best, splits["test"]) if best else None,
         "input_size": [run.data.input_height, run.data.input_width],
         "n_test": len(splits["test"]),
@@ -104,11 +125,18 @@ def run_one(spec: RunSpec, experiment: str, root: Path, extra: Sequence[str] = (
 
 def run_all(
     experiment: str, root: str | Path, models: Sequence[str] = DEFAULT_MODELS, seeds: Sequence[int] = (0,),
-    extra: Sequence[str] = (),
+    extra: Sequence[str] = (), per_model: Mapping[str, Sequence[str]] | None = None,
 ) -> list[dict[str, Any]]:
-    """Every (model, seed) in turn; each is resumable and skipped when finished."""
+    """Every (model, seed) in turn, seed by seed; each is resumable and skipped when finished."""
     root = Path(root)
-    return [run_one(RunSpec(m, s), experiment, root, extra) for s in seeds for m in models]
+    per_model = per_model or {}
+    return [run_one(RunSpec(m, s), experiment, root, extra, per_model.get(m, ())) for s in seeds for m in models]
+
+
+def _results(root: Path, model: str) -> list[dict[str, Any]]:
+    """The finished runs of ``model`` under ``root``, by seed."""
+    found = [json.loads(p.read_text()) for p in sorted(root.glob(f"{model}_seed*/result.json"))]
+    return [r for r in found if r["model"] == model and r.get("summary")]
 
 
 def _mean_std(values: list[float]) -> str:
@@ -125,24 +153,28 @@ def results_table(root: str | Path, models: Sequence[str] = DEFAULT_MODELS) -> s
 
     Per model: mean ± SD over test images of each metric (from the run's summary; with several
     seeds, the mean of per-seed means ± their SD), parameters, GFLOPs per image at the input
-    size, training time, inference time, number of seeds.
+    size, training time, inference time, number of seeds. Distances are in the unit the
+    evaluation used (mm where the pixel spacing is known, else pixels at original resolution).
     """
     root = Path(root)
+    found = {model: _results(root, model) for model in models}
+    units = {r["summary"].get("distance_unit", "pixel") for rs in found.values() for r in rs}
+    unit = "mm" if units == {"mm"} else "px" if units == {"pixel"} else "mm or px"
     lines = [
-        "| model | Dice | IoU | boundary F1 | HD95 (mm) | params (M) | GFLOPs | train (min) | infer (ms/img) | seeds |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        f"| model | Dice | IoU | boundary F1 | HD95 ({unit}) | vertebra F1 | params (M) | GFLOPs | train (min) "
+        "| infer (ms/img) | seeds |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for model in models:
-        results = [json.loads(p.read_text()) for p in sorted(root.glob(f"{model}_seed*/result.json"))]
-        results = [r for r in results if r["model"] == model and r.get("summary")]
+    for model, results in found.items():
         if not results:
             continue
         cells = []
         for metric in METRICS:
-            stats = [r["summary"]["overall"][metric] for r in results]
-            if len(results) == 1:
-                s = stats[0]
-                cells.append(f"{s['mean']:.3f} ± {s['std']:.3f}")
+            stats = [r["summary"]["overall"].get(metric) for r in results]
+            if any(s is None for s in stats):
+                cells.append("–")
+            elif len(results) == 1:
+                cells.append(f"{stats[0]['mean']:.3f} ± {stats[0]['std']:.3f}")
             else:
                 cells.append(_mean_std([s["mean"] for s in stats]))
         first = results[0]
@@ -151,6 +183,28 @@ def results_table(root: str | Path, models: Sequence[str] = DEFAULT_MODELS) -> s
             + f" | {first['parameters'] / 1e6:.2f} | {first['gflops']:.2f}"
             + f" | {np.mean([r['train_seconds'] for r in results]) / 60:.1f}"
             + f" | {np.mean([r['inference_ms'] or np.nan for r in results]):.0f} | {len(results)} |"
+        )
+    return "\n".join(lines)
+
+
+COBB_SOURCE = "pred/vertebrae"
+"""The Cobb row the table reports: the end-plate method (``docs/clinical.md``) on predicted masks."""
+
+
+def cobb_table(root: str | Path, models: Sequence[str] = DEFAULT_MODELS) -> str:
+    """Markdown table of the main Cobb angle measured on each model's predicted test masks
+    (``result["cobb_predicted"]``, written by the compare application): SMAPE, MAE, images that
+    could not be measured; with several seeds, the mean over seeds of each number."""
+    lines = ["| model | main-angle SMAPE (%) | main-angle MAE (°) | images measured | not measurable | seeds |",
+             "|---|---|---|---|---|---|"]
+    for model in models:
+        rows = [row for r in _results(Path(root), model) for row in r.get("cobb_predicted", [])
+                if row["source"] == COBB_SOURCE]
+        if not rows:
+            continue
+        lines.append(
+            f"| {model} | {np.mean([r['smape_pct'] for r in rows]):.1f} | {np.mean([r['mae_main_deg'] for r in rows]):.2f}"
+            f" | {np.mean([r['n'] for r in rows]):.0f} | {np.mean([r['n_failed'] for r in rows]):.0f} | {len(rows)} |"
         )
     return "\n".join(lines)
 
@@ -197,14 +251,26 @@ def machine_description() -> str:
     return f"{os.cpu_count()} CPU cores ({cpu}), {gpu}, torch {torch.__version__}, Python {platform.python_version()}"
 
 
-def write_results(root: str | Path, output: str | Path, command: str, models: Sequence[str] = DEFAULT_MODELS) -> str:
-    """Write the table with the hardware and the command that produced it."""
-    seeds = sorted(int(p.parent.name.rsplit("_seed", 1)[1]) for p in Path(root).glob("r2mfnet_seed*/result.json"))
+def write_results(root: str | Path, output: str | Path, command: str, models: Sequence[str] = DEFAULT_MODELS,
+                  curve_models: Sequence[str] = ("r2mfnet", "unet", "smp_unet")) -> str:
+    """Write the tables (metrics, paired differences for Dice and vertebra F1, Cobb angles) with
+    the hardware and the command that produced them, and the Dice-against-CPU-minutes picture
+    ``<output stem>_curves.svg`` of ``curve_models``."""
+    from r2mfnet.experiments.curves import curves_svg
+
+    root, output = Path(root), Path(output)
+    seeds = sorted(int(p.parent.name.rsplit("_seed", 1)[1]) for p in root.glob("r2mfnet_seed*/result.json"))
     paired = "".join(
-        f"\nPaired per-image Dice differences, seed {seed} (negative: lower than R2MF-Net):\n\n"
-        f"{paired_table(root, models, seed=seed)}\n"
-        for seed in seeds
+        f"\nPaired per-image {name} differences, seed {seed} (negative: lower than R2MF-Net):\n\n"
+        f"{paired_table(root, models, seed=seed, metric=metric)}\n"
+        for seed in seeds for metric, name in (("dice", "Dice"), ("vertebra_f1", "vertebra F1"))
     )
-    text = f"Command: `{command}`\n\nMachine: {machine_description()}\n\n{results_table(root, models)}\n{paired}"
+    cobb = cobb_table(root, models)
+    picture = output.with_name(output.stem + "_curves.svg")
+    runs = {r["model"] + f" seed {r['seed']}": r.get("curve", []) for m in curve_models for r in _results(root, m)}
+    if any(runs.values()):
+        atomic_write_text(picture, curves_svg(runs, title="Validation Dice against CPU minutes"))
+    text = (f"Command: `{command}`\n\nMachine: {machine_description()}\n\n{results_table(root, models)}\n{paired}"
+            f"\nMain Cobb angle from predicted test masks (end-plate method):\n\n{cobb}\n")
     atomic_write_text(output, text)
     return text

@@ -88,8 +88,8 @@ def train(cfg: DictConfig | dict, hydra_run_dir: str | Path) -> dict[str, Any]:
             with contextlib.suppress(OSError):
                 Path(hydra_run_dir).rmdir()  # this rank's own (empty) timestamped Hydra folder
         run_dir = Path(shared_dir)
-    if run_dir != Path(hydra_run_dir):
-        move_run_records(Path(hydra_run_dir), run_dir)
+    if run_dir != Path(hydra_run_dir) and dist_info.is_main:  # only rank 0 writes a log and .hydra;
+        move_run_records(Path(hydra_run_dir), run_dir)           # two ranks moving them would race
     try:
         with distributed.main_process_first():  # rank 0 generates / prepares the data once
             manifest = resolve_manifest(run.data)
@@ -111,6 +111,7 @@ def train(cfg: DictConfig | dict, hydra_run_dir: str | Path) -> dict[str, Any]:
         loss = DiceCELoss(
             run.loss.dice_weight, run.loss.ce_weight,
             {"logits": run.loss.fine_weight, "coarse_logits": run.loss.coarse_weight},
+            gap_weight=run.loss.gap_weight, gap_kernel=run.loss.gap_kernel,
         )
         trainer = Trainer(
             model, train_set, val_set, run.trainer, run_dir,

@@ -43,7 +43,7 @@ from r2mfnet.training.sampler import EpochSampler
 from r2mfnet.training.schedule import build_scheduler
 from r2mfnet.training.stages import Stage, apply_stage, plan_stages, trainable_parameters
 from r2mfnet.training.tb_logging import TensorBoardLogger
-from r2mfnet.training.validation import dice_per_image
+from r2mfnet.training.validation import dice_per_image, vertebra_f1_per_image
 
 log = logging.getLogger("r2mfnet.train")
 
@@ -150,6 +150,8 @@ def _format_record(record: dict[str, Any]) -> str:
              f"loss {record['train_loss']:.4f}"]
     parts += [f"val {k[4:]} {v:.4f}" for k, v in record.items() if k.startswith("val_")]
     parts.append(f"{record['seconds']:.0f}s")
+    if "cpu_seconds" in record:
+        parts.append(f"cpu {record['cpu_seconds'] / 60:.1f} min")
     return " | ".join(parts)
 
 
@@ -339,7 +341,7 @@ class Trainer:
         original resolution by :mod:`r2mfnet.evaluation`). Each rank takes a shard; rows are gathered."""
         was_training = net.training
         net.eval()
-        rows: list[tuple[str, float, float, float | None]] = []  # view, Dice, loss, union Dice (classes)
+        rows: list[tuple[str, float, float, float | None, float]] = []  # view, Dice, loss, union Dice, vertebra F1
         shown: dict[str, list[torch.Tensor]] = {"image": [], "prob": [], "mask": []}
         indices = list(range(self.dist.rank, len(self.val_set), self.dist.world_size))
         for start in range(0, len(indices), self.batch_size):
@@ -352,8 +354,9 @@ class Trainer:
             loss = self.loss_fn({"logits": logits}, mask)
             scores = dice_per_image(logits, mask)
             union = scores["dice_union"].tolist() if "dice_union" in scores else [None] * len(logits)
-            for view, d, u in zip(batch["view"], scores["dice"].tolist(), union):
-                rows.append((view, d, float(loss), u))
+            separated = vertebra_f1_per_image(logits, mask)
+            for view, d, u, v in zip(batch["view"], scores["dice"].tolist(), union, separated):
+                rows.append((view, d, float(loss), u, v))
             if len(shown["image"]) < self.cfg.log_images:
                 shown["image"].append(batch["image"][:1].cpu())
                 fg = foreground_probability(probabilities(logits[:1]))
@@ -364,6 +367,7 @@ class Trainer:
         metrics: dict[str, float] = {
             "dice": float(np.mean([r[1] for r in all_rows])) if all_rows else float("nan"),
             "loss": float(np.mean([r[2] for r in all_rows])) if all_rows else float("nan"),
+            "vertebra_f1": float(np.mean([r[4] for r in all_rows])) if all_rows else float("nan"),
         }
         unions = [r[3] for r in all_rows if r[3] is not None]
         if unions:  # vertebra classes: "dice" is the per-class mean, the union Dice beside it
@@ -400,6 +404,7 @@ class Trainer:
         """Run every stage to its budget (or early stop); return where the results are."""
         started = time.perf_counter()
         resume_state = self._start()
+        self._clock = (time.perf_counter(), time.process_time())  # set-up before the first epoch not counted
         first = resume_state["position"]["stage"] if resume_state else 0
         with _StopSignal() as stop:
             for stage_index in range(first, len(self.stages)):
@@ -533,6 +538,7 @@ class Trainer:
                 self._save_best(run.stage, metrics, run.final)
         elif not has_val:
             self._save_best(run.stage, {}, run.final)  # no validation: the last is the best
+        self._add_clock(record)
         self.history.append(record)
         stop_stage = self.early.should_stop
         self._latest = self._save_latest(run.index, run.stage.epochs if stop_stage else epoch + 1, 0,
@@ -542,6 +548,19 @@ class Trainer:
         return stop_stage
 
     _latest: Path | None = None
+    _clock: tuple[float, float] | None = None
+
+    def _add_clock(self, record: dict[str, Any]) -> None:
+        """Cumulative wall and CPU seconds of the run up to this epoch's end, validation included,
+        carried over a resume through the saved history: with the validation scores beside them,
+        every run's history is a Dice-against-time curve. CPU time is this process's (all its
+        threads; DataLoader worker processes are not counted)."""
+        wall, cpu = time.perf_counter(), time.process_time()
+        since_wall, since_cpu = self._clock if self._clock else (wall, cpu)
+        last = self.history[-1] if self.history else {}
+        record["elapsed_seconds"] = float(last.get("elapsed_seconds", 0.0)) + wall - since_wall
+        record["cpu_seconds"] = float(last.get("cpu_seconds", 0.0)) + cpu - since_cpu
+        self._clock = (wall, cpu)
     def _agreed_stop(self, reason: str | None) -> str | None:
         """Under DDP a signal may reach the ranks at different steps: stop all of them at the same
         step (one tiny all-reduce per step), or the others would wait for this one forever."""

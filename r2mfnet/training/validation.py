@@ -15,15 +15,20 @@ vertebra class), so validation scores what inference will output; an argmax over
 would call a pixel background whenever the vertebra probability is split among neighbours. The
 rule lives in :mod:`r2mfnet.inference.postprocess`. Validation scores it raw, without the
 anatomy-aware clean-up: at the model's input size, cheap, and unchanged by ``eval.postprocess``.
+
+:func:`vertebra_f1_per_image` adds the separated-vertebra score of docs/metrics.md on the same
+foreground, so that a training curve shows whether the model learns to keep neighbours apart
+(Dice barely moves when two vertebrae merge). It is reported, not used to pick checkpoints.
 """
 from __future__ import annotations
 
 import torch
 from torch import Tensor
 
+from r2mfnet.evaluation.vertebra_f1 import vertebra_f1
 from r2mfnet.inference.postprocess import classes_from_logits, mask_from_logits
 
-__all__ = ["dice_per_image", "predicted_classes"]
+__all__ = ["dice_per_image", "predicted_classes", "vertebra_f1_per_image"]
 
 
 def _dice(pred: Tensor, gt: Tensor) -> Tensor:
@@ -59,3 +64,11 @@ def dice_per_image(logits: Tensor, target: Tensor) -> dict[str, Tensor]:
     n = seen.sum(1)
     mean = torch.where(n > 0, (scores * seen).sum(1) / n.clamp_min(1), torch.ones_like(n))
     return {"dice": mean, "dice_union": _dice((pred > 0).unsqueeze(1), gt_union)}
+
+
+def vertebra_f1_per_image(logits: Tensor, target: Tensor) -> list[float]:
+    """Vertebra F1 (:func:`r2mfnet.evaluation.vertebra_f1.vertebra_f1`) of each image's predicted
+    foreground against its ground-truth foreground, at the input size, without clean-up."""
+    gt = (target > 0.5 if target.ndim == 4 else (target > 0).unsqueeze(1))[:, 0]
+    pred = mask_from_logits(logits, 0.5)[:, 0] if logits.shape[1] == 1 else predicted_classes(logits) > 0
+    return [vertebra_f1(p, g) for p, g in zip(pred.cpu().numpy(), gt.cpu().numpy())]

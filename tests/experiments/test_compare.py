@@ -41,24 +41,81 @@ def test_runner_trains_once_then_builds_tables_from_saved_results(tmp_path, monk
     extra = [f"data.cache_dir={tmp_path / 'cache'}", "trainer.progress=false"]
     root = tmp_path / "results"
     models = ["unet", "r2mfnet"]
-    first = compare.run_all("smoke", root, models=models, extra=extra)
+    per_model = {"unet": ["trainer.epochs=3"]}  # the U-Net's share of the budget: 3 epochs, R2MF-Net 2
+    first = compare.run_all("smoke", root, models=models, extra=extra, per_model=per_model)
     assert [r["model"] for r in first] == models
     for model in models:
         saved = json.loads((root / f"{model}_seed0" / "result.json").read_text())
         assert saved["n_test"] > 0 and 0.0 <= saved["summary"]["overall"]["dice"]["mean"] <= 1.0
+        assert 0.0 <= saved["summary"]["overall"]["vertebra_f1"]["mean"] <= 1.0
         assert saved["parameters"] > 0 and saved["gflops"] > 0 and saved["inference_ms"] > 0
+        curve = saved["curve"]  # one point per validated epoch
+        assert len(curve) == saved["epochs"] == (3 if model == "unet" else 2)
+        assert all(0.0 <= p["val_dice"] <= 1.0 and p["cpu_seconds"] > 0 for p in curve)
+        assert [p["cpu_seconds"] for p in curve] == sorted(p["cpu_seconds"] for p in curve)
 
     # A second invocation must not train again: finished runs are read back from disk.
     def no_training(*args, **kwargs):
         raise AssertionError("a finished run was trained again")
 
     monkeypatch.setattr("r2mfnet.training.run.train", no_training)
-    again = compare.run_all("smoke", root, models=models, extra=extra)
+    again = compare.run_all("smoke", root, models=models, extra=extra, per_model=per_model)
     assert json.dumps(again, sort_keys=True) == json.dumps(first, sort_keys=True)
 
     table = compare.results_table(root, models)
     assert table.count("\n") == 3 and "| unet |" in table and "| r2mfnet |" in table
+    unit = json.loads((root / "unet_seed0" / "result.json").read_text())["summary"]["distance_unit"]
+    assert f"HD95 ({'mm' if unit == 'mm' else 'px'})" in table and "vertebra F1" in table
     paired = compare.paired_table(root, models)
     assert "| unet |" in paired and "| r2mfnet |" not in paired
-    text = compare.write_results(root, tmp_path / "table.md", "python scripts/compare.py experiment=smoke", models)
+    text = compare.write_results(root, tmp_path / "table.md", "python scripts/compare.py experiment=smoke", models,
+                                 curve_models=models)
     assert (tmp_path / "table.md").read_text() == text and "experiment=smoke" in text
+    assert "Paired per-image vertebra F1 differences" in text
+    svg = (tmp_path / "table_curves.svg").read_text()
+    assert svg.count("<polyline") == 2 and "unet seed 0" in svg
+
+
+def test_cobb_table_averages_the_end_plate_rows_over_seeds(tmp_path):
+    def result(seed, smape, mae, failed):
+        return {"model": "r2mfnet", "seed": seed, "summary": {"overall": {}},
+                "cobb_predicted": [{"source": "pred/vertebrae", "n": 90, "n_failed": failed,
+                                    "smape_pct": smape, "mae_main_deg": mae},
+                                   {"source": "pred/centreline", "n": 90, "n_failed": 0,
+                                    "smape_pct": 99.0, "mae_main_deg": 99.0}]}
+    for seed, args in enumerate([(20.0, 7.0, 3), (30.0, 9.0, 5)]):
+        (tmp_path / f"r2mfnet_seed{seed}").mkdir()
+        (tmp_path / f"r2mfnet_seed{seed}" / "result.json").write_text(json.dumps(result(seed, *args)))
+    table = compare.cobb_table(tmp_path, ["r2mfnet", "unet"])
+    assert table.splitlines()[2] == "| r2mfnet | 25.0 | 8.00 | 90 | 4 | 2 |"  # centreline rows ignored
+    assert "unet" not in table  # no runs: no row
+
+
+def test_curves_svg_draws_one_line_per_run_and_refuses_an_empty_picture():
+    from r2mfnet.experiments.curves import curves_svg
+
+    runs = {"r2mfnet seed 0": [{"cpu_seconds": 60, "val_dice": 0.5}, {"cpu_seconds": 120, "val_dice": 0.7}],
+            "r2mfnet seed 1": [{"cpu_seconds": 60, "val_dice": 0.6}],
+            "unet seed 0": [{"cpu_seconds": 30, "val_dice": 0.4}, {"epoch": 2}]}
+    svg = curves_svg(runs, title="t")
+    assert svg.startswith("<svg") and svg.rstrip().endswith("</svg>")
+    lines = [line for line in svg.splitlines() if line.startswith("<polyline")]
+    assert len(lines) == 3
+    assert lines[0].count(",") == 2 and lines[2].count(",") == 1  # the point without a score is skipped
+    assert 'stroke-dasharray' in lines[1] and 'stroke-dasharray' not in lines[0]  # seed 1: dashed, same colour
+    assert lines[0].split('stroke="')[1][:7] == lines[1].split('stroke="')[1][:7] != lines[2].split('stroke="')[1][:7]
+    with pytest.raises(ValueError, match="no run"):
+        curves_svg({"unet seed 0": [{"epoch": 1}]})
+
+
+def test_per_model_overrides_must_be_lists():
+    from omegaconf import OmegaConf
+
+    from r2mfnet.apps.compare import _per_model
+    from r2mfnet.errors import ConfigError
+
+    ok = OmegaConf.create({"per_model": {"unet": ["trainer.epochs=60"]}})
+    assert _per_model(ok) == {"unet": ["trainer.epochs=60"]}
+    assert _per_model(OmegaConf.create({"per_model": None})) == {}
+    with pytest.raises(ConfigError, match="per_model must map model names to lists"):
+        _per_model(OmegaConf.create({"per_model": {"unet": "trainer.epochs=60"}}))

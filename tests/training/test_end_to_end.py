@@ -109,6 +109,12 @@ def test_resumed_run_matches_uninterrupted_run(tmp_path, cache_dir):
     resumed = train(compose_config([*overrides, f"trainer.resume={info.value.checkpoint}"]), tmp_path / "other")
     assert resumed["run_dir"] == tmp_path / "cut"  # a resumed run continues in its own folder
     assert full["train"].steps == resumed["train"].steps
+    # Every validated epoch carries cumulative wall and CPU time, continued across the resume.
+    for history in (full["train"].history, resumed["train"].history):
+        assert len(history) == 4 and all("val_vertebra_f1" in h for h in history)
+        for key in ("elapsed_seconds", "cpu_seconds"):
+            times = [h[key] for h in history]
+            assert times[0] > 0 and all(b > a for a, b in zip(times, times[1:])), (key, times)
     a = _weights(full["train"].latest_checkpoint)
     b = _weights(resumed["train"].latest_checkpoint)
     assert a.keys() == b.keys()

@@ -9,7 +9,7 @@ import torch
 from r2mfnet.errors import CheckpointError, ConfigError
 from r2mfnet.checkpoint import load_checkpoint, save_checkpoint
 from r2mfnet.training.early_stopping import EarlyStopping
-from r2mfnet.training.losses import DiceCELoss, soft_dice_loss
+from r2mfnet.training.losses import DiceCELoss, cross_entropy_loss, gap_pixels, soft_dice_loss
 from r2mfnet.training.sampler import EpochSampler
 from r2mfnet.training.schedule import build_scheduler, lr_factor
 
@@ -39,6 +39,37 @@ def test_multiclass_loss_is_small_for_correct_prediction():
     wrong = torch.roll(perfect, 1, dims=1)
     loss = DiceCELoss()
     assert loss({"logits": perfect}, target) < 0.05 < loss({"logits": wrong}, target)
+
+
+def test_gap_pixels_are_the_narrow_background_between_vertebrae():
+    mask = torch.zeros(1, 1, 12, 7)
+    mask[0, 0, 1:4, 2:5] = 1  # vertebra A
+    mask[0, 0, 5:8, 2:5] = 1  # vertebra B, one row below A's gap at row 4
+    mask[0, 0, 10:12, 2:5] = 1  # vertebra C, a two-row gap (rows 8-9) below B
+    gap = gap_pixels(mask, 3)[0, 0]
+    expected = torch.zeros(12, 7)
+    expected[4, 2:5] = 1
+    expected[8:10, 2:5] = 1
+    assert torch.equal(gap, expected)  # the image border and the sides of the column are not gaps
+    assert gap_pixels(mask, 5)[0, 0].sum() == 9  # a wider window: the same gaps (none wider)
+    holes = torch.zeros(1, 1, 9, 9)
+    holes[0, 0, 2:7, 2:7] = 1
+    holes[0, 0, 4, 4] = 0
+    assert gap_pixels(holes, 3)[0, 0].nonzero().tolist() == [[4, 4]]
+
+
+def test_gap_weighted_cross_entropy_hand_computed():
+    target = torch.tensor([[[[1.0, 0.0, 1.0]]]])  # the middle pixel is a one-pixel gap
+    logits = torch.tensor([[[[0.0, 0.0, 0.0]]]])  # every pixel costs log 2
+    logits_gap_wrong = torch.tensor([[[[2.0, 2.0, 2.0]]]])
+    assert cross_entropy_loss(logits, target, gap_weight=4.0, gap_kernel=3) == pytest.approx(math.log(2))
+    plain = cross_entropy_loss(logits_gap_wrong, target)
+    weighted = cross_entropy_loss(logits_gap_wrong, target, gap_weight=4.0, gap_kernel=3)
+    fg, bg = math.log1p(math.exp(-2.0)), math.log1p(math.exp(2.0))
+    assert plain == pytest.approx((2 * fg + bg) / 3)
+    assert weighted == pytest.approx((2 * fg + 5 * bg) / 7)  # the gap pixel weighs 1 + 4
+    loss = DiceCELoss(gap_weight=4.0, gap_kernel=3)
+    assert loss({"logits": logits_gap_wrong}, target) > DiceCELoss()({"logits": logits_gap_wrong}, target)
 
 
 def test_schedule_warmup_then_cosine_to_floor():
