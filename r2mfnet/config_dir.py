@@ -33,6 +33,11 @@ def compose(config_name: str, overrides: Sequence[str] = ()) -> DictConfig:
     """The config ``config_name`` with ``overrides``, as its entry point would see it (minus ``hydra``)."""
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
 
+    if GlobalHydra.instance().is_initialized():
+        # Called from inside a running entry point (r2mfnet-compare composes each run's training
+        # config): Hydra is already set up on this same config folder and cannot be set up twice.
+        return hydra_compose(config_name, overrides=list(overrides))
     with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
         return hydra_compose(config_name, overrides=list(overrides))

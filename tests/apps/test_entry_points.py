@@ -125,3 +125,14 @@ def test_scripts_are_thin_and_never_edit_sys_path():
         text = script.read_text()
         assert "sys.path" not in text, script.name
         assert "from r2mfnet.apps." in text and "main()" in text, script.name
+
+
+def test_compare_command_composes_each_run_inside_its_own_hydra_app(tmp_path):
+    """scripts/compare.py composes every run's training config while Hydra runs the command
+    itself (once a ValueError: "GlobalHydra is already initialized")."""
+    root, table = tmp_path / "results", tmp_path / "table.md"
+    res = run_script("compare.py", ["experiment=smoke", f"root={root}", f"table={table}", "models=[unet]",
+                                    "per_model={unet:['trainer.epochs=1']}", f"extra=['data.cache_dir={tmp_path / 'c'}']"],
+                     cwd=tmp_path, timeout=300)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert (root / "unet_seed0" / "result.json").is_file() and "| unet |" in table.read_text()
