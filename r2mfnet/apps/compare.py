@@ -56,7 +56,7 @@ def _add_cobb(result_path: Path, cache_dir: Path, data_root: str | None) -> None
 
 def run(cfg: DictConfig) -> str:
     """Train (or resume, or skip) every (model, seed); measure Cobb angles on SpineWeb16; write
-    and print the tables."""
+    and print the tables. ``train=false`` only rebuilds the tables from the saved results."""
     from r2mfnet.experiments.compare import DEFAULT_MODELS, RunSpec, run_all, write_results
 
     logging.getLogger("r2mfnet").setLevel(logging.INFO)
@@ -66,7 +66,7 @@ def run(cfg: DictConfig) -> str:
     extra = [str(o) for o in OmegaConf.to_container(cfg.extra)] if cfg.get("extra") else []
     per_model = _per_model(cfg)
     seeds = [int(s) for s in cfg.seeds]
-    for seed in seeds:  # seed by seed, so that a session's end leaves whole seeds behind
+    for seed in seeds if cfg.train else []:  # seed by seed, so that a session's end leaves whole seeds behind
         for model in models:
             run_all(experiment, root, models=[model], seeds=[seed], extra=extra, per_model=per_model)
             if cfg.cobb and cfg.data.source == "spineweb16":

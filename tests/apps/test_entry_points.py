@@ -136,3 +136,9 @@ def test_compare_command_composes_each_run_inside_its_own_hydra_app(tmp_path):
                      cwd=tmp_path, timeout=300)
     assert res.returncode == 0, res.stderr[-3000:]
     assert (root / "unet_seed0" / "result.json").is_file() and "| unet |" in table.read_text()
+    table.unlink()
+    rebuilt = run_script("compare.py", ["experiment=smoke", f"root={root}", f"table={table}", "models=[unet,r2mfnet]",
+                                        "train=false"], cwd=tmp_path, timeout=300)
+    assert rebuilt.returncode == 0, rebuilt.stderr[-3000:]
+    assert not (root / "r2mfnet_seed0").exists()  # train=false: tables only, nothing trained
+    assert "| unet |" in table.read_text() and "| r2mfnet |" not in table.read_text()
