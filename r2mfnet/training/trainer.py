@@ -539,6 +539,8 @@ class Trainer:
         elif not has_val:
             self._save_best(run.stage, {}, run.final)  # no validation: the last is the best
         self._add_clock(record)
+        self.logger.scalars({"time/elapsed_minutes": record["elapsed_seconds"] / 60,
+                             "time/cpu_minutes": record["cpu_seconds"] / 60}, self.global_step)
         self.history.append(record)
         stop_stage = self.early.should_stop
         self._latest = self._save_latest(run.index, run.stage.epochs if stop_stage else epoch + 1, 0,
