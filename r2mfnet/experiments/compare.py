@@ -153,7 +153,8 @@ def results_table(root: str | Path, models: Sequence[str] = DEFAULT_MODELS) -> s
 
     Per model: mean ± SD over test images of each metric (from the run's summary; with several
     seeds, the mean of per-seed means ± their SD), parameters, GFLOPs per image at the input
-    size, training time, inference time, number of seeds. Distances are in the unit the
+    size, training time (wall, training epochs only), the CPU time of the whole run (validation
+    included: the budget the run used), inference time, number of seeds. Distances are in the unit the
     evaluation used (mm where the pixel spacing is known, else pixels at original resolution).
     """
     root = Path(root)
@@ -162,8 +163,8 @@ def results_table(root: str | Path, models: Sequence[str] = DEFAULT_MODELS) -> s
     unit = "mm" if units == {"mm"} else "px" if units == {"pixel"} else "mm or px"
     lines = [
         f"| model | Dice | IoU | boundary F1 | HD95 ({unit}) | vertebra F1 | params (M) | GFLOPs | train (min) "
-        "| infer (ms/img) | seeds |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| CPU (min) | infer (ms/img) | seeds |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for model, results in found.items():
         if not results:
@@ -182,9 +183,17 @@ def results_table(root: str | Path, models: Sequence[str] = DEFAULT_MODELS) -> s
             f"| {model} | " + " | ".join(cells)
             + f" | {first['parameters'] / 1e6:.2f} | {first['gflops']:.2f}"
             + f" | {np.mean([r['train_seconds'] for r in results]) / 60:.1f}"
+            + f" | {_cpu_minutes(results)}"
             + f" | {np.mean([r['inference_ms'] or np.nan for r in results]):.0f} | {len(results)} |"
         )
     return "\n".join(lines)
+
+
+def _cpu_minutes(results: list[dict[str, Any]]) -> str:
+    """Mean CPU minutes of the runs up to their last validation (the budget they used), or "–"
+    for runs saved before the curve was recorded."""
+    cpu = [r["curve"][-1]["cpu_seconds"] / 60 for r in results if r.get("curve") and "cpu_seconds" in r["curve"][-1]]
+    return f"{np.mean(cpu):.1f}" if len(cpu) == len(results) else "–"
 
 
 COBB_SOURCE = "pred/vertebrae"
@@ -240,6 +249,8 @@ def paired_table(
         d = paired_difference(ref_scores, read_per_case(run_dir / "eval" / "metrics_per_case.csv", metric), patients)
         lines.append(f"| {model} | {d.mean:+.4f} | [{d.ci_low:+.4f}, {d.ci_high:+.4f}] | "
                      f"{100 * d.reference_better:.0f}% | {d.n_images} / {d.n_patients} |")
+    if len(lines) == 2:
+        return f"(no other model has a finished run with seed {seed})"
     return "\n".join(lines)
 
 

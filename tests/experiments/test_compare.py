@@ -66,6 +66,9 @@ def test_runner_trains_once_then_builds_tables_from_saved_results(tmp_path, monk
     assert table.count("\n") == 3 and "| unet |" in table and "| r2mfnet |" in table
     unit = json.loads((root / "unet_seed0" / "result.json").read_text())["summary"]["distance_unit"]
     assert f"HD95 ({'mm' if unit == 'mm' else 'px'})" in table and "vertebra F1" in table
+    unet = json.loads((root / "unet_seed0" / "result.json").read_text())
+    row = next(line for line in table.splitlines() if line.startswith("| unet |")).split(" | ")
+    assert float(row[9]) == pytest.approx(round(unet["curve"][-1]["cpu_seconds"] / 60, 1))  # CPU minutes
     paired = compare.paired_table(root, models)
     assert "| unet |" in paired and "| r2mfnet |" not in paired
     text = compare.write_results(root, tmp_path / "table.md", "python scripts/compare.py experiment=smoke", models,
