@@ -39,8 +39,13 @@ def evaluate_spineweb16(
     every: int = 1,
     limit: int | None = None,
     progress: bool = True,
+    gt_at: Sequence[int] | None = None,
 ) -> dict[str, Any]:
     """Angles from landmarks, ground-truth masks and (optionally) predicted masks vs ``angles.csv``.
+
+    ``gt_at=(height, width)`` adds rows ``gt@<h>x<w>/<method>``: the ground-truth mask
+    letterboxed to that input size and mapped back, i.e. what a perfect model at that input size
+    would hand the measurement; the ceiling that the input size puts on the angles.
 
     ``manifest`` is the prepared SpineWeb16 manifest (:func:`r2mfnet.data.spineweb16.
     prepare_spineweb16`); ``root`` the original data folder, to also check the rule on the
@@ -97,11 +102,18 @@ def evaluate_spineweb16(
                     aasce_angles_from_landmarks(read_quadrilaterals(mat), height))
         gt = read_mask(rec.mask) if rec.mask is not None else None
         if gt is not None:
-            for m in methods:
-                tri, err = measure_triple(gt, m)
-                row["measured"][f"gt/{m}"] = tri
-                if err:
-                    row["errors"][f"gt/{m}"] = err
+            masks = {"gt": gt}
+            if gt_at is not None:
+                from r2mfnet.data.preprocess import Letterbox
+
+                box = Letterbox(int(gt_at[0]), int(gt_at[1])).fit(gt)
+                masks[f"gt@{int(gt_at[0])}x{int(gt_at[1])}"] = box.invert(box.apply_mask(gt))
+            for source, mask in masks.items():
+                for m in methods:
+                    tri, err = measure_triple(mask, m)
+                    row["measured"][f"{source}/{m}"] = tri
+                    if err:
+                        row["errors"][f"{source}/{m}"] = err
         if predictor is not None and (pred_ids is None or rec.case_id in pred_ids):
             try:
                 pred = predictor.predict_mask(read_image(rec.image).array)

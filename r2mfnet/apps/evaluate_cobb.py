@@ -29,6 +29,16 @@ def _methods(value: Any) -> list[str]:
     return methods
 
 
+def _size(value: Any) -> tuple[int, int] | None:
+    """``gt_at=[H,W]``: two positive integers, or null."""
+    if value is None:
+        return None
+    size = list(value) if not isinstance(value, (str, int)) else []
+    if len(size) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 8 for v in size):
+        raise ConfigError(f"gt_at must be [height, width] (integers >= 8) or null, got {value!r}")
+    return int(size[0]), int(size[1])
+
+
 def run(cfg: DictConfig) -> dict[str, Any]:
     """Evaluate, write ``measure_eval.json`` / ``.md``, print the tables; return the result."""
     from r2mfnet.apps.cobb_harness import evaluate_spineweb16, evaluate_synthetic
@@ -49,7 +59,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         result = evaluate_spineweb16(
             manifest, root=root, predictor=predictor, checkpoint=checkpoint, split=str(cfg.split),
             methods=methods, every=int(cfg.every),
-            limit=None if cfg.get("limit") is None else int(cfg.limit), progress=bool(cfg.progress))
+            limit=None if cfg.get("limit") is None else int(cfg.limit), progress=bool(cfg.progress),
+            gt_at=_size(cfg.get("gt_at")))
     else:
         from r2mfnet.data.synthetic import ensure_dataset
 
