@@ -202,9 +202,9 @@ COBB_SOURCE = "pred/vertebrae"
 
 def cobb_table(root: str | Path, models: Sequence[str] = DEFAULT_MODELS) -> str:
     """Markdown table of the main Cobb angle measured on each model's predicted test masks
-    (``result["cobb_predicted"]``, written by the compare application): SMAPE, MAE, images that
-    could not be measured; with several seeds, the mean over seeds of each number."""
-    lines = ["| model | main-angle SMAPE (%) | main-angle MAE (°) | images measured | not measurable | seeds |",
+    (``result["cobb_predicted"]``, written by the compare application): SMAPE and MAE (with
+    several seeds, their mean over seeds), and the images measured and not measurable, per seed."""
+    lines = ["| model | main-angle SMAPE (%) | main-angle MAE (°) | images measured, per seed | not measurable, per seed | seeds |",
              "|---|---|---|---|---|---|"]
     for model in models:
         rows = [row for r in _results(Path(root), model) for row in r.get("cobb_predicted", [])
@@ -213,7 +213,7 @@ def cobb_table(root: str | Path, models: Sequence[str] = DEFAULT_MODELS) -> str:
             continue
         lines.append(
             f"| {model} | {np.mean([r['smape_pct'] for r in rows]):.1f} | {np.mean([r['mae_main_deg'] for r in rows]):.2f}"
-            f" | {np.mean([r['n'] for r in rows]):.0f} | {np.mean([r['n_failed'] for r in rows]):.0f} | {len(rows)} |"
+            f" | {', '.join(str(r['n']) for r in rows)} | {', '.join(str(r['n_failed']) for r in rows)} | {len(rows)} |"
         )
     return "\n".join(lines)
 
