@@ -563,6 +563,7 @@ class Trainer:
         record["elapsed_seconds"] = float(last.get("elapsed_seconds", 0.0)) + wall - since_wall
         record["cpu_seconds"] = float(last.get("cpu_seconds", 0.0)) + cpu - since_cpu
         self._clock = (wall, cpu)
+
     def _agreed_stop(self, reason: str | None) -> str | None:
         """Under DDP a signal may reach the ranks at different steps: stop all of them at the same
         step (one tiny all-reduce per step), or the others would wait for this one forever."""
