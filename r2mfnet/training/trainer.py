@@ -228,6 +228,10 @@ class Trainer:
             pin_memory=self.device.type == "cuda" if pin_memory is None else bool(pin_memory),
             persistent_workers=bool(persistent_workers) and num_workers > 0,
             drop_last=False,
+            # Its own generator: starting an epoch's iterator draws a worker base seed, and from the
+            # global generator that draw would land after the restored state on a mid-epoch resume,
+            # shifting every later global draw (the fine_crop box jitter) against an uninterrupted run.
+            generator=torch.Generator().manual_seed(config.seed),
         )
         self.samples_seen = 0
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.amp_dtype == torch.float16)

@@ -133,3 +133,32 @@ def test_paper_budget_starts_and_runs_steps_on_cpu(tmp_path, cache_dir):
     with pytest.raises(TrainingInterrupted, match="max_steps"):
         train(compose_config(overrides), tmp_path / "paper")
     assert load_checkpoint(tmp_path / "paper" / "checkpoints" / "latest.pt")["global_step"] == 2
+
+
+def test_fine_crop_run_resumes_exactly_and_predicts_at_original_size_with_flip_tta(tmp_path, cache_dir):
+    """The region-of-interest cascade through the whole chain: its checkpoints resume to the same
+    weights, the run's evaluation at original resolution succeeds, and a predictor rebuilt from the
+    checkpoint returns original-size masks, with flip TTA (which also runs the crop on the mirror)."""
+    import numpy as np
+
+    from r2mfnet.inference.predictor import Predictor
+
+    overrides = tiny_overrides(cache_dir, "trainer.coarse_epochs=1", "trainer.fine_epochs=2",
+                               "model.fine_crop=true", "data.input_height=96", "data.input_width=48",
+                               "model.coarse_size=[64,32]", "model.crop_size=[64,32]")
+    full = train(compose_config(overrides), tmp_path / "full")
+    assert full["summary"] is not None and (tmp_path / "full" / "eval" / "metrics_per_case.csv").is_file()
+    with pytest.raises(TrainingInterrupted) as info:
+        train(compose_config([*overrides, "trainer.max_steps=3"]), tmp_path / "cut")
+    resumed = train(compose_config([*overrides, f"trainer.resume={info.value.checkpoint}"]), tmp_path / "x")
+    a, b = _weights(full["train"].latest_checkpoint), _weights(resumed["train"].latest_checkpoint)
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+    image = np.random.default_rng(0).random((150, 70), dtype=np.float32)
+    image[20:130, 28:42] += 1.0  # a bright column for the coarse mask to find
+    for tta in (False, True):
+        predictor = Predictor.from_checkpoint(full["train"].latest_checkpoint, tta_flip=tta, device="cpu")
+        prob = predictor.predict_probability(image)
+        mask = predictor.predict_mask(image)
+        assert prob.shape == mask.shape == image.shape and np.isfinite(prob).all()
+        assert set(np.unique(mask)) <= {0, 1}
