@@ -49,6 +49,23 @@ def output_error(path: str | Path, exc: OSError) -> OutputError:
                        "(an existing file of that name is unchanged)")
 
 
+def user_fixable(exc: BaseException) -> OutputError | None:
+    """The one-line :class:`~r2mfnet.errors.OutputError` for an ``OSError`` the user can fix
+    (:data:`_USER_FIXABLE`) raised by a write that does not go through :func:`atomic_write`
+    (a folder created, TensorBoard's event file, a log appended), else ``None``.
+
+    The entry points (:func:`r2mfnet.cli.run_guarded`) use it as the backstop, so that a full disk
+    is one line naming the path wherever it strikes. Such a write is not atomic, so the message
+    promises nothing about the file's previous content; ``EACCES`` / ``EPERM`` may come from a
+    read, so those say "cannot access".
+    """
+    if not isinstance(exc, OSError) or exc.errno not in _USER_FIXABLE:
+        return None
+    path = exc.filename if exc.filename is not None else "a file"
+    verb = "access" if exc.errno in (errno.EACCES, errno.EPERM) else "write"
+    return OutputError(f"cannot {verb} '{path}': {_USER_FIXABLE[exc.errno]}")
+
+
 def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
     """Call ``write(tmp_path)`` then rename ``tmp_path`` onto ``path``.
 

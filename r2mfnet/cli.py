@@ -26,6 +26,7 @@ import sys
 from pathlib import Path
 from typing import Any, Callable
 
+from r2mfnet.atomic import user_fixable
 from r2mfnet.errors import ConfigError, R2MFNetError, TrainingInterrupted
 
 EXIT_ERROR = 2
@@ -44,10 +45,18 @@ def run_guarded(fn: Callable[[], Any], cleanup_dir: Path | None = None) -> Any:
 
     ``cleanup_dir`` is the Hydra run folder of this invocation: if the run failed before writing
     anything of its own (only Hydra's ``.hydra`` folder and log file are there), it is removed so
-    that a mistyped option leaves no output behind.
+    that a mistyped option leaves no output behind. An ``OSError`` the user can fix (disk full,
+    no permission, read-only file system) that escaped the project's own writers is reported the
+    same way, as one line naming the path (:func:`r2mfnet.atomic.user_fixable`).
     """
     try:
-        return fn()
+        try:
+            return fn()
+        except OSError as exc:
+            error = user_fixable(exc)
+            if error is None:
+                raise
+            raise error from exc
     except R2MFNetError as exc:
         if _full_errors():
             raise

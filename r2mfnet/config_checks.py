@@ -70,6 +70,11 @@ RULES: dict[str, Check] = {
     "trainer.log_every_steps": at_least(1),
     "trainer.log_images": at_least(0),
     "trainer.max_steps": at_least(0),
+    "data.synthetic.num_cases": at_least(1),
+    "data.synthetic.image_height": at_least(32),  # the generator's own minimum
+    "data.synthetic.image_width": at_least(32),
+    "data.split.num_folds": at_least(0),
+    "data.split.fold": at_least(0),
     "data.input_height": at_least(8),
     "data.input_width": at_least(8),
     "data.batch_size": at_least(1),
@@ -83,6 +88,7 @@ RULES: dict[str, Check] = {
     "loss.gap_weight": at_least(0),
     "loss.gap_kernel": odd_at_least(3),
     "eval.threshold": fraction(open_low=True, open_high=True),
+    "eval.worst_cases": at_least(0),
 }
 
 
@@ -94,8 +100,24 @@ def _get(run: Any, dotted: str) -> Any:
 
 
 def check_values(run: Any, rules: dict[str, Check] = RULES) -> None:
-    """Raise :class:`ConfigError` for the first key in ``rules`` whose value breaks its rule."""
+    """Raise :class:`ConfigError` for the first key in ``rules`` whose value breaks its rule,
+    then for the first pair of keys that disagree (see :func:`check_pairs`)."""
     for key, (ok, expected) in rules.items():
         value = _get(run, key)
         if not ok(value):
             raise ConfigError(f"{key} must be {expected}, got {value!r}")
+    check_pairs(run)
+
+
+def check_pairs(run: Any) -> None:
+    """Rules between two keys, each valid on its own. The data code checks them too, but only
+    once the data are prepared, after the run folder exists, and it names the keys without
+    their ``data.split.`` prefix; here they are checked with the others, named in full."""
+    split = run.data.split
+    if split.val_fraction + split.test_fraction >= 1:
+        raise ConfigError(
+            f"data.split.val_fraction + data.split.test_fraction must be < 1, got "
+            f"{split.val_fraction} + {split.test_fraction}: nothing would be left for training")
+    if split.num_folds > 1 and split.fold >= split.num_folds:
+        raise ConfigError(f"data.split.fold must be in [0, {split.num_folds}) with "
+                          f"data.split.num_folds={split.num_folds}, got {split.fold}")

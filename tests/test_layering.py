@@ -24,7 +24,12 @@ FORBIDDEN: dict[str, frozenset[str]] = {
     "data": frozenset({"training", "measure", "evaluation", "apps"}),
     "models": frozenset({"training", "measure", "evaluation", "apps"}),
     "inference": frozenset({"training", "measure", "evaluation", "apps"}),
-    "evaluation": frozenset({"training"}),
+    "measure": frozenset({"training", "inference", "evaluation", "apps"}),
+    "evaluation": frozenset({"training", "apps"}),
+    "training": frozenset({"experiments", "benchmark", "apps"}),
+    "deploy": frozenset({"training", "measure", "evaluation", "experiments", "benchmark", "apps"}),
+    "experiments": frozenset({"benchmark", "apps"}),
+    "benchmark": frozenset({"apps"}),
 }
 """Layer (first package below ``r2mfnet``) -> layers its modules must not import."""
 

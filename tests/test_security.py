@@ -81,6 +81,41 @@ def test_load_checkpoint_and_load_model_refuse_code(evil_checkpoint):
     assert not marker.exists()
 
 
+def test_the_library_functions_that_open_a_checkpoint_refuse_code(evil_checkpoint):
+    """The Python API behind the scripts: the predictor, the held-out split of a checkpoint and
+    the deployment benchmark's case each open the file themselves."""
+    from r2mfnet.benchmark.deploy_bench import case_from_checkpoint
+    from r2mfnet.evaluation.held_out import checkpoint_test_case_ids
+    from r2mfnet.inference.predictor import Predictor
+
+    path, marker = evil_checkpoint
+    for open_it in (lambda: Predictor.from_checkpoint(path, device="cpu"),
+                    lambda: checkpoint_test_case_ids(path, [], "spineweb16"),
+                    lambda: case_from_checkpoint(path)):
+        with pytest.raises(CheckpointError, match="refuses"):
+            open_it()
+    assert not marker.exists()
+
+
+def test_only_the_checkpoint_module_unpickles_and_only_data():
+    """A new entry point cannot open a checkpoint some other way: ``torch.load`` appears in
+    r2mfnet/checkpoint.py only, and every call there passes ``weights_only=True``."""
+    import ast
+
+    calls: dict[str, list[ast.Call]] = {}
+    for path in sorted((ROOT / "r2mfnet").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and \
+                    node.func.attr == "load" and getattr(node.func.value, "id", None) == "torch":
+                calls.setdefault(str(path.relative_to(ROOT)), []).append(node)
+        assert "pickle.load" not in path.read_text(encoding="utf-8"), path  # pickle.load / loads
+    assert set(calls) == {"r2mfnet/checkpoint.py"}, sorted(calls)
+    for call in calls["r2mfnet/checkpoint.py"]:
+        flags = {k.arg: k.value for k in call.keywords}
+        assert isinstance(flags.get("weights_only"), ast.Constant) and flags["weights_only"].value is True, \
+            ast.unparse(call)
+
+
 @pytest.mark.parametrize("script, args", [
     ("evaluate.py", ["checkpoint={ckpt}", "output_dir={tmp}/eval"]),
     ("predict.py", ["checkpoint={ckpt}", "input={tmp}/image.png", "output_dir={tmp}/pred"]),
@@ -88,12 +123,22 @@ def test_load_checkpoint_and_load_model_refuse_code(evil_checkpoint):
     ("evaluate_cobb.py", ["dataset=synthetic", "checkpoint={ckpt}", "output_dir={tmp}/cobb",
                           "cache_dir={tmp}/cache"]),
     ("vertebra_compare.py", ["checkpoint={ckpt}", "out={tmp}/vc", "manifest={tmp}/manifest.csv"]),
+    ("vertebra_compare.py", ["binary_checkpoint={ckpt}", "out={tmp}/vc", "manifest={tmp}/manifest.csv"]),
     ("export.py", ["checkpoint={ckpt}", "output={tmp}/model.onnx"]),
+    ("benchmark.py", ["mode=deploy", "deploy_presets=[]", "deploy_checkpoints={ckpt}",
+                      "out={tmp}/bench/deploy.json"]),
+    # compare resumes each run from <root>/<model>_seed<seed>/checkpoints/latest.pt (resume=auto)
+    ("compare.py", ["experiment=smoke", "root={tmp}/cmp", "models=[unet]", "seeds=[0]", "cobb=false",
+                    "table={tmp}/cmp/table.md", "extra=['data.cache_dir={tmp}/cache']"]),
 ])
 def test_every_script_that_opens_a_checkpoint_refuses_code(evil_checkpoint, tmp_path, script, args):
     if script == "export.py":
         pytest.importorskip("onnx", reason="export needs the deploy extra (onnx, onnxruntime)")
     path, marker = evil_checkpoint
+    if script == "compare.py":
+        resumed = tmp_path / "cmp" / "unet_seed0" / "checkpoints" / "latest.pt"
+        resumed.parent.mkdir(parents=True)
+        path = path.replace(resumed)
     import cv2
 
     cv2.imwrite(str(tmp_path / "image.png"), np.full((64, 32), 128, np.uint8))
@@ -104,6 +149,7 @@ def test_every_script_that_opens_a_checkpoint_refuses_code(evil_checkpoint, tmp_
     assert "refuses" in result.stderr and "Traceback" not in result.stderr, result.stderr[-2000:]
     assert not marker.exists()
     assert not (tmp_path / "run").exists(), "a refused resume must leave no run folder"
+    assert not (tmp_path / "cache").exists(), "refused before any data is prepared"
 
 
 def test_version_2_checkpoint_with_numpy_rng_state_still_loads(tmp_path):
@@ -123,7 +169,7 @@ def test_a_trusted_file_with_other_objects_is_refused_then_converted(tmp_path):
     state = {"model_config": dict(model.model_config), "model": model.state_dict(),
              "metrics": {"dice": np.float64(0.75)}}  # a NumPy scalar: not plain data
     torch.save(state, tmp_path / "old.pt")
-    with pytest.raises(CheckpointError, match="not an r2mfnet checkpoint|refuses"):
+    with pytest.raises(CheckpointError, match=r"numpy\._?core\.multiarray\.scalar.*refuses.*save_trusted_state"):
         load_checkpoint(tmp_path / "old.pt")
     trusted = torch.load(tmp_path / "old.pt", weights_only=False)  # the user's own, explicit act
     save_trusted_state(trusted, tmp_path / "new.pt")
@@ -163,13 +209,31 @@ def test_trainer_checkpoints_hold_only_data(tmp_path):
     ("eval.threshold=1.5", "eval.threshold"),
     ("loss.gap_weight=-1", "loss.gap_weight"),
     ("loss.gap_kernel=4", "loss.gap_kernel"),
+    ("data.synthetic.num_cases=0", "data.synthetic.num_cases"),
+    ("data.synthetic.image_height=0", "data.synthetic.image_height"),
+    ("data.split.num_folds=-1", "data.split.num_folds"),
+    ("data.split.fold=-1", "data.split.fold"),
+    ("eval.worst_cases=-1", "eval.worst_cases"),
 ])
 def test_bad_option_values_name_their_key(override, key):
     with pytest.raises(ConfigError, match=rf"^{key.replace('.', r'[.]')} must be"):
         validate(compose_config(["experiment=smoke", override]))
 
 
-@pytest.mark.parametrize("override", ["trainer.lr=nan", "trainer.schedule=linear"])
+@pytest.mark.parametrize("overrides, message", [
+    (["data.split.val_fraction=0.5", "data.split.test_fraction=0.5"],
+     "data.split.val_fraction + data.split.test_fraction must be < 1"),
+    (["data.split.num_folds=5", "data.split.fold=5"], "data.split.fold must be in [0, 5)"),
+])
+def test_keys_that_disagree_are_named_in_full(overrides, message):
+    """Each value is valid alone; together they would fail only once the data are prepared."""
+    with pytest.raises(ConfigError) as caught:
+        validate(compose_config(["experiment=smoke", *overrides]))
+    assert str(caught.value).startswith(message), caught.value
+
+
+@pytest.mark.parametrize("override", ["trainer.lr=-0.001", "trainer.lr=nan", "trainer.weight_decay=-1",
+                                      "data.batch_size=0", "trainer.schedule=linear"])
 def test_bad_option_values_exit_2_and_leave_no_run_folder(tmp_path, override):
     run_dir = tmp_path / "run"
     result = run_script("train.py", ["experiment=smoke", override, f"hydra.run.dir={run_dir}"])
@@ -217,6 +281,42 @@ def test_write_errors_become_one_line_and_keep_the_previous_file(tmp_path, monke
     monkeypatch.undo()
     assert load_checkpoint(target)["n"] == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == ["latest.pt"], "no temporary file left"
+
+
+@pytest.mark.parametrize("code, words", [
+    (errno.ENOSPC, "cannot write '{path}': the disk is full"),
+    (errno.EROFS, "cannot write '{path}': the file system is read-only"),
+    (errno.EACCES, "cannot access '{path}': permission denied"),
+])
+def test_a_write_outside_the_atomic_writer_is_one_line_too(tmp_path, capsys, code, words):
+    """The entry points' backstop (a folder created, TensorBoard's event file, a log appended):
+    exit code 2, one line naming the path, and the untouched run folder removed."""
+    from r2mfnet.cli import EXIT_ERROR, run_guarded
+
+    run_dir = tmp_path / "run"
+    (run_dir / ".hydra").mkdir(parents=True)
+    target = tmp_path / "out" / "events"
+
+    def fail() -> None:
+        raise OSError(code, os.strerror(code), str(target))
+
+    with pytest.raises(SystemExit) as stopped:
+        run_guarded(fail, cleanup_dir=run_dir)
+    assert stopped.value.code == EXIT_ERROR
+    err = capsys.readouterr().err
+    assert f"r2mfnet: error: {words.format(path=target)}" in err and "Traceback" not in err, err
+    assert not run_dir.exists()
+
+
+def test_other_os_errors_still_propagate():
+    """Only what the user can fix becomes a message; anything else is a bug and keeps its trace."""
+    from r2mfnet.cli import run_guarded
+
+    def fail() -> None:
+        raise OSError(errno.EIO, os.strerror(errno.EIO), "x")
+
+    with pytest.raises(OSError, match="x"):
+        run_guarded(fail)
 
 
 def _limit_file_size(limit: int):

@@ -9,6 +9,7 @@ header without the UIDs a reference needs) is reported in the view's ``files`` e
 """
 from __future__ import annotations
 
+import logging
 import sys
 from pathlib import Path
 from typing import Callable
@@ -31,6 +32,8 @@ def dicom_seg_writer(mode: object) -> ExtraFn | None:
         raise ConfigError(f"dicom_seg must be auto, true or false, got '{mode}'")
     if text == "false":
         return None
+    # highdicom logs each copied DICOM module at INFO, which the Hydra app's logging would print
+    logging.getLogger("highdicom").setLevel(logging.WARNING)
     if not highdicom_available():
         if text == "true":
             raise ConfigError(f"dicom_seg=true needs highdicom; {DEPLOY_HINT}")

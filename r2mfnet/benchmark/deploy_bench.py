@@ -51,7 +51,9 @@ PRESETS: dict[str, DeployCase] = {
         {"name": "r2mfnet", "base_channels": 8, "depth": 4, "fine_crop": True,
          "coarse_size": [256, 128], "crop_size": [512, 128]}, (768, 384)),
 }
-"""The demo's size and the SpineWeb16 region-of-interest recipe's (README, docs/architecture.md)."""
+"""The demo's model and size (also the SpineWeb16 recipe's: configs/experiment/spineweb16.yaml is
+base 8, depth 4 at 256x128), and the region-of-interest variant checked on SpineWeb16 in issue 16
+(docs/architecture.md; not the recipe)."""
 
 BACKENDS = ("torch", "torch_cl", "onnxruntime")
 
@@ -90,7 +92,7 @@ def _build(case: DeployCase) -> torch.nn.Module:
 
     torch.manual_seed(0)
     model = create(**case.model_config)
-    if hasattr(model, "set_stage"):
+    if getattr(model, "has_stages", False):  # a cascade runs whole; a one-stage model has no "joint"
         model.set_stage("joint")
     return model.eval()
 

@@ -27,11 +27,15 @@ log = logging.getLogger("r2mfnet.run")
 def resolve_run_dir(run: RunConfig, hydra_run_dir: Path) -> Path:
     """Where outputs go. A resumed run continues in the folder of the checkpoint it resumes,
     so that one run keeps one folder (checkpoints, TensorBoard, evaluation).
-    ``trainer.resume=auto`` resumes ``<hydra run dir>/checkpoints/latest.pt`` if present."""
+    ``trainer.resume=auto`` resumes ``<hydra run dir>/checkpoints/latest.pt`` if present; that
+    file is opened here too, so that a corrupt or refused (code-carrying) one stops the run
+    before any data is prepared, as an explicit ``trainer.resume=PATH`` does."""
     resume = run.trainer.resume
     if resume == "auto":
         candidate = hydra_run_dir / "checkpoints" / "latest.pt"
         run.trainer.resume = str(candidate) if candidate.exists() else None
+        if run.trainer.resume is not None:
+            load_checkpoint(candidate)
         return hydra_run_dir
     if resume:
         path = Path(resume)

@@ -145,6 +145,9 @@ def test_onnx_backend_runs_without_torch_and_writes_what_torch_writes(models, in
         assert a is not None and np.array_equal(a, b)
         for name in (f"{view}_overlay.png", "report.png", "measurements.json"):
             assert (out_onnx / case / name).is_file()
+        overlay_a = cv2.imread(str(out_onnx / case / f"{view}_overlay.png"), cv2.IMREAD_UNCHANGED)
+        overlay_b = cv2.imread(str(out_torch / case / f"{view}_overlay.png"), cv2.IMREAD_UNCHANGED)
+        assert np.array_equal(overlay_a, overlay_b)  # same mask and image: the same picture
         m_onnx = json.loads((out_onnx / case / "measurements.json").read_text())
         m_torch = json.loads((out_torch / case / "measurements.json").read_text())
         assert m_onnx["views"] == m_torch["views"]  # same masks, same measurements
@@ -170,6 +173,13 @@ def test_dicom_seg_round_trip(models, inputs, tmp_path):
     ref = seg.ReferencedSeriesSequence[0].ReferencedInstanceSequence[0]
     assert ref.ReferencedSOPInstanceUID == source.SOPInstanceUID
     assert ref.ReferencedSOPClassUID == source.SOPClassUID
+    assert seg.ReferencedSeriesSequence[0].SeriesInstanceUID == source.SeriesInstanceUID
+    # geometry: one frame on the source's pixel grid, derived from the source image
+    assert int(seg.NumberOfFrames) == 1 and seg.pixel_array.shape == (120, 64)
+    spacing = seg.SharedFunctionalGroupsSequence[0].PixelMeasuresSequence[0].PixelSpacing
+    assert [float(v) for v in spacing] == [float(v) for v in source.PixelSpacing]
+    frame_source = seg.PerFrameFunctionalGroupsSequence[0].DerivationImageSequence[0].SourceImageSequence[0]
+    assert frame_source.ReferencedSOPInstanceUID == source.SOPInstanceUID
     assert seg.StudyInstanceUID == source.StudyInstanceUID and seg.PatientID == "P001"
     doc = json.loads((out / "P03" / "measurements.json").read_text())
     assert doc["files"]["coronal"]["dicom_seg"] == "coronal_seg.dcm"

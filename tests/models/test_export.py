@@ -1,6 +1,6 @@
 """R2MF-Net exports for inference with torch.export and matches eager to 1e-4.
 
-(onnx is not installed in this environment, so the ONNX route is not exercised.)
+(The ONNX route, with the deploy extra, is tested in tests/deploy.)
 """
 from __future__ import annotations
 
