@@ -240,6 +240,25 @@ def build_model_from_state(state: dict[str, Any], source: str = "checkpoint") ->
     return model
 
 
+def input_size_of(preprocess: dict[str, Any], source: str) -> tuple[int, int]:
+    """The model input ``(height, width)`` recorded in a checkpoint's ``preprocess``.
+
+    The trainer always records it; a checkpoint assembled by hand (``save_trusted_state``) may
+    not, and predicting would then fail deep inside the letterbox. So every user of the size asks
+    here and gets one line naming the file instead.
+    """
+    size = preprocess.get("input_size")
+    try:
+        height, width = (int(v) for v in size)  # type: ignore[union-attr]
+        valid = height > 0 and width > 0
+    except (TypeError, ValueError):
+        valid = False
+    if not valid:
+        raise CheckpointError(f"{source} has no valid preprocess.input_size ([height, width]), got "
+                              f"{size!r}: add the size the model was trained at to its 'preprocess'")
+    return height, width
+
+
 def load_model(path: str | Path, map_location: str | torch.device = "cpu") -> nn.Module:
     """Rebuild the trained model stored at ``path``, in eval mode.
 

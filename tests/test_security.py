@@ -178,6 +178,28 @@ def test_a_trusted_file_with_other_objects_is_refused_then_converted(tmp_path):
     assert all(torch.equal(loaded["model"][k], v) for k, v in model.state_dict().items())
 
 
+def test_a_converted_file_without_its_input_size_is_one_line_not_a_key_error(tmp_path):
+    """A hand-assembled checkpoint may lack the preprocessing the trainer records: predicting from
+    it names the file and the missing key (exit 2 from the script), as do export and benchmark."""
+    from r2mfnet.benchmark.deploy_bench import case_from_checkpoint
+    from r2mfnet.inference.predictor import Predictor
+
+    model = create("unet", base_channels=4, depth=2)
+    save_trusted_state({"model_config": dict(model.model_config), "model": model.state_dict()},
+                       tmp_path / "bare.pt")
+    for open_it in (lambda: Predictor.from_checkpoint(tmp_path / "bare.pt", device="cpu"),
+                    lambda: case_from_checkpoint(tmp_path / "bare.pt")):
+        with pytest.raises(CheckpointError, match=r"bare\.pt' has no valid preprocess\.input_size"):
+            open_it()
+    import cv2
+
+    cv2.imwrite(str(tmp_path / "image.png"), np.full((64, 32), 128, np.uint8))
+    result = run_script("predict.py", [f"checkpoint={tmp_path / 'bare.pt'}", f"input={tmp_path / 'image.png'}",
+                                       f"output_dir={tmp_path / 'pred'}"])
+    assert result.returncode == 2 and "preprocess.input_size" in result.stderr, result.stderr[-2000:]
+    assert "Traceback" not in result.stderr
+
+
 def test_saving_a_state_that_could_not_be_loaded_again_fails_at_save_time(tmp_path):
     with pytest.raises(TypeError, match="non-data object"):
         save_checkpoint(tmp_path / "x.pt", {"model_config": {}, "model": {}, "bad": np.float32(1)})

@@ -72,13 +72,10 @@ class DeployBenchConfig:
 
 def case_from_checkpoint(path: str | Path) -> DeployCase:
     """A :class:`DeployCase` for a trained checkpoint (its model and input size)."""
-    from r2mfnet.checkpoint import load_checkpoint, model_config_of
+    from r2mfnet.checkpoint import input_size_of, load_checkpoint, model_config_of
 
     state = load_checkpoint(path)
-    pre = state.get("preprocess") or {}
-    if "input_size" not in pre:
-        raise ConfigError(f"checkpoint '{path}' has no preprocess.input_size")
-    h, w = (int(v) for v in pre["input_size"])
+    h, w = input_size_of(state.get("preprocess") or {}, f"checkpoint '{path}'")
     config = model_config_of(state)
     return DeployCase(f"{Path(path).name}: {config.get('name')} {h}x{w}", config, (h, w), str(path))
 

@@ -219,7 +219,7 @@ def export_checkpoint(checkpoint: str | Path, output: str | Path, *, opset: int 
 
     from r2mfnet import __version__
     from r2mfnet.atomic import atomic_write
-    from r2mfnet.checkpoint import load_checkpoint, load_model
+    from r2mfnet.checkpoint import input_size_of, load_checkpoint, load_model
     from r2mfnet.inference.onnx_contract import build_contract
     from r2mfnet.inference.postprocess import cleanup_params
 
@@ -228,10 +228,7 @@ def export_checkpoint(checkpoint: str | Path, output: str | Path, *, opset: int 
     state = load_checkpoint(checkpoint)
     model = load_model(checkpoint)
     pre = dict(getattr(model, "preprocess_config", {}) or {})
-    if "input_size" not in pre:
-        raise ConfigError(f"checkpoint '{checkpoint}' has no preprocess.input_size (not written by "
-                          "scripts/train.py?)")
-    hw = [int(v) for v in pre["input_size"]]
+    hw = list(input_size_of(pre, f"checkpoint '{checkpoint}'"))
     contract_args = dict(model_config=dict(model.model_config), preprocess=pre, opset=opset,
                          threshold=threshold, postprocess=postprocess,
                          cleanup={f: getattr(params, f) for f in ("max_offset", "min_size", "max_hole")},

@@ -77,11 +77,12 @@ class Predictor(MaskPredictions):
     @classmethod
     def from_checkpoint(cls, path: str | Path, **kwargs: Any) -> "Predictor":
         """Build from a trainer checkpoint: model and preprocessing come from the file."""
-        from r2mfnet.checkpoint import load_model
+        from r2mfnet.checkpoint import input_size_of, load_model
 
         model = load_model(path)
         pre = model.preprocess_config
-        return cls(model, input_size=pre["input_size"], use_clahe=bool(pre.get("clahe", False)), **kwargs)
+        size = input_size_of(pre, f"checkpoint '{path}'")
+        return cls(model, input_size=size, use_clahe=bool(pre.get("clahe", False)), **kwargs)
 
     def preprocess(self, image: np.ndarray):
         """Raw image (any range, original size) -> model-size float32 array and its transform."""
