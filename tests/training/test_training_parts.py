@@ -58,6 +58,20 @@ def test_gap_pixels_are_the_narrow_background_between_vertebrae():
     assert gap_pixels(holes, 3)[0, 0].nonzero().tolist() == [[4, 4]]
 
 
+@pytest.mark.parametrize("kernel", [3, 5, 7])
+def test_gap_pixels_match_a_closing_with_one_square_max_pool(kernel):
+    """The two-pass (column, row) max equals the square max-pool it replaces, border included."""
+    import torch.nn.functional as F
+
+    torch.manual_seed(kernel)
+    target = (torch.rand(3, 1, 23, 17) > 0.6).float()
+    pad = kernel // 2
+    canvas = F.pad(target, (2 * pad,) * 4, value=0.0)
+    closed = -F.max_pool2d(-F.max_pool2d(canvas, kernel, 1, pad), kernel, 1, pad)
+    expected = closed[..., 2 * pad:2 * pad + 23, 2 * pad:2 * pad + 17] * (1 - target)
+    assert expected.sum() > 0 and torch.equal(gap_pixels(target, kernel), expected)
+
+
 def test_gap_weighted_cross_entropy_hand_computed():
     target = torch.tensor([[[[1.0, 0.0, 1.0]]]])  # the middle pixel is a one-pixel gap
     logits = torch.tensor([[[[0.0, 0.0, 0.0]]]])  # every pixel costs log 2
