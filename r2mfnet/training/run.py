@@ -7,9 +7,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import shutil
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -44,42 +43,13 @@ def resolve_run_dir(run: RunConfig, hydra_run_dir: Path) -> Path:
     return hydra_run_dir
 
 
-def move_run_records(hydra_run_dir: Path, run_dir: Path) -> None:
-    """Send this invocation's log and Hydra config record to the run it resumes.
+def train(cfg: DictConfig | dict, hydra_run_dir: str | Path,
+          relocate_records: Callable[[Path, Path], None] | None = None) -> dict[str, Any]:
+    """Train and (optionally) evaluate; returns ``{"train": TrainResult, "summary": ...}``.
 
-    Hydra opened ``<new folder>/train.log`` and wrote ``<new folder>/.hydra`` before the code
-    knew the run was a resume; left there, a resumed run's log would sit in a folder apart from
-    its checkpoints and evaluation. The log continues (appended) in ``run_dir``; the resumed
-    invocation's config record goes to ``run_dir/.hydra/resumed/<new folder name>``; the new
-    folder is removed once empty.
-    """
-    root = logging.getLogger()
-    for handler in list(root.handlers):
-        name = getattr(handler, "baseFilename", None)
-        if not isinstance(handler, logging.FileHandler) or name is None or Path(name).parent != hydra_run_dir:
-            continue
-        moved = logging.FileHandler(run_dir / Path(name).name, mode="a", encoding=handler.encoding)
-        moved.setLevel(handler.level)
-        moved.setFormatter(handler.formatter)
-        root.addHandler(moved)
-        root.removeHandler(handler)
-        handler.close()
-        old_log = Path(name)
-        if old_log.is_file():
-            with open(run_dir / old_log.name, "a", encoding="utf-8") as log_file:
-                log_file.write(old_log.read_text(encoding="utf-8"))
-            old_log.unlink()
-    record = hydra_run_dir / ".hydra"
-    if record.is_dir():
-        target = run_dir / ".hydra" / "resumed" / hydra_run_dir.name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.move(str(record), str(target))
-    with contextlib.suppress(OSError):
-        hydra_run_dir.rmdir()  # only if nothing else is there
-
-
-def train(cfg: DictConfig | dict, hydra_run_dir: str | Path) -> dict[str, Any]:
-    """Train and (optionally) evaluate; returns ``{"train": TrainResult, "summary": ...}``."""
+    ``relocate_records(hydra_run_dir, run_dir)`` is called (on rank 0) when the run continues in
+    another folder than ``hydra_run_dir`` (a resume): the command-line application passes the
+    function that moves what Hydra already wrote there, which this module knows nothing about."""
     run = validate(cfg)
     run_dir = resolve_run_dir(run, Path(hydra_run_dir))
     seed_everything(run.trainer.seed)  # before the model exists: its initial weights depend on it
@@ -92,8 +62,9 @@ def train(cfg: DictConfig | dict, hydra_run_dir: str | Path) -> dict[str, Any]:
             with contextlib.suppress(OSError):
                 Path(hydra_run_dir).rmdir()  # this rank's own (empty) timestamped Hydra folder
         run_dir = Path(shared_dir)
-    if run_dir != Path(hydra_run_dir) and dist_info.is_main:  # only rank 0 writes a log and .hydra;
-        move_run_records(Path(hydra_run_dir), run_dir)           # two ranks moving them would race
+    if run_dir != Path(hydra_run_dir) and dist_info.is_main and relocate_records is not None:
+        relocate_records(Path(hydra_run_dir), run_dir)  # only rank 0 writes a log and .hydra:
+                                                         # two ranks moving them would race
     try:
         with distributed.main_process_first():  # rank 0 generates / prepares the data once
             manifest = resolve_manifest(run.data)
