@@ -1,11 +1,12 @@
 """Where the Hydra configs live, and composing one of them outside an entry point.
 
-The configs stay in the repository's ``configs/`` folder (the README, the docs and every
-experiment refer to files there) rather than inside the package. The package is installed with
-``pip install -e .``, so ``configs/`` is found next to the imported ``r2mfnet/`` folder whether a
-command starts from ``scripts/*.py`` or from an installed console command such as
-``r2mfnet-predict``: both hand Hydra this one absolute path. ``R2MFNET_CONFIG_DIR`` points
-elsewhere (a copy of the configs for a non-editable install, or an experiment's own tree).
+The configs stay in the repository's top-level ``configs/`` folder (the README, the docs and
+every experiment refer to files there). The build copies that folder into the package
+(``setup.py`` maps the package ``r2mfnet.configs`` to ``configs/``), so an installed wheel finds
+them at ``r2mfnet/configs``; an editable install or a checkout finds ``configs/`` next to the
+imported ``r2mfnet/`` folder. ``scripts/*.py`` and the console commands (``r2mfnet-predict``, ...)
+both hand Hydra the one absolute path chosen here. ``R2MFNET_CONFIG_DIR`` points elsewhere (an
+experiment's own tree, or a copy edited by hand), whichever way r2mfnet was installed.
 """
 from __future__ import annotations
 
@@ -17,16 +18,31 @@ from omegaconf import DictConfig
 
 from r2mfnet.errors import ConfigError
 
-_DEFAULT = Path(__file__).resolve().parents[1] / "configs"
+_PACKAGE = Path(__file__).resolve().parent
+INSTALLED = _PACKAGE / "configs"
+"""Where a wheel (``pip install r2mfnet-*.whl`` or ``pip install .``) puts the configs."""
+CHECKOUT = _PACKAGE.parent / "configs"
+"""The repository's own folder: used from a checkout and by an editable install."""
 
 
 def config_dir() -> Path:
-    """The Hydra config folder; a :class:`ConfigError` when it is not there."""
-    path = Path(os.environ.get("R2MFNET_CONFIG_DIR") or _DEFAULT).resolve()
-    if not (path / "config.yaml").is_file():
-        raise ConfigError(f"no Hydra configs at '{path}' (config.yaml missing): install from a "
-                          "checkout with 'pip install -e .' or set R2MFNET_CONFIG_DIR")
-    return path
+    """The Hydra config folder; a :class:`ConfigError` when there is none.
+
+    ``R2MFNET_CONFIG_DIR`` when set, else the configs installed inside the package, else the
+    checkout's ``configs/``.
+    """
+    override = os.environ.get("R2MFNET_CONFIG_DIR")
+    if override:
+        path = Path(override).resolve()
+        if not (path / "config.yaml").is_file():
+            raise ConfigError(f"R2MFNET_CONFIG_DIR='{override}' holds no Hydra configs (config.yaml "
+                              "missing): point it at a copy of the repository's configs/ folder")
+        return path
+    for path in (INSTALLED, CHECKOUT):
+        if (path / "config.yaml").is_file():
+            return path
+    raise ConfigError(f"no Hydra configs in '{INSTALLED}' or '{CHECKOUT}' (config.yaml missing): "
+                      "reinstall r2mfnet, or set R2MFNET_CONFIG_DIR to a copy of configs/")
 
 
 def compose(config_name: str, overrides: Sequence[str] = ()) -> DictConfig:
