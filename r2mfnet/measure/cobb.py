@@ -92,6 +92,9 @@ class CobbResult:
     source: str
     profile_pos: np.ndarray = field(repr=False)
     profile_tilt_deg: np.ndarray = field(repr=False)
+    flags: tuple[str, ...] = ()
+    """Why the result may be wrong (anatomical sanity, :mod:`r2mfnet.measure.anatomy`); empty
+    when nothing looked implausible."""
 
     @property
     def tilt_range(self) -> float:
@@ -123,6 +126,7 @@ class CobbResult:
             "mt_angle_deg": round(self.mt_angle, 2),
             "tl_angle_deg": round(self.tl_angle, 2),
             "curves": [c.to_dict() for c in self.curves],
+            "flags": list(self.flags),
             "levels_note": (
                 "levels are approximate (proportional to typical vertebra heights)"
                 if self.source.startswith("mask")

@@ -118,11 +118,44 @@ def draw_measurement(
             f"TL/L {cobb.tl_angle:.1f} deg"
         )
     y = 0
-    for line in header:
+    for line in (part for text in header for part in wrap_text(text, fs, thick, w - 8)):
         (_, th), base = cv2.getTextSize(line, FONT, fs, thick)
         y += th + base + 6
         _text(img, line, (4, y), fs, thick)
     return img
+
+
+def wrap_text(text: str, scale: float, thick: int, max_width: int) -> list[str]:
+    """``text`` broken into lines no wider than ``max_width`` pixels at this font size.
+
+    Why: a narrow radiograph's title (case id, view name, angles) is wider than the picture, and
+    drawn on one line its end (the view name and the case suffix) was cut off. Lines break at
+    ``" | "`` first, then at spaces; a single word wider than ``max_width`` is cut into pieces
+    that fit, so no character is ever lost.
+    """
+    def fits(s: str) -> bool:
+        return cv2.getTextSize(s, FONT, scale, thick)[0][0] <= max_width
+
+    lines: list[str] = []
+    for chunk in text.split(" | "):
+        if lines and fits(f"{lines[-1]} | {chunk}"):
+            lines[-1] = f"{lines[-1]} | {chunk}"
+            continue
+        line = ""
+        for word in chunk.split(" "):
+            candidate = f"{line} {word}" if line else word
+            if fits(candidate):
+                line = candidate
+                continue
+            if line:
+                lines.append(line)
+            line = word
+            while not fits(line) and len(line) > 1:  # one word wider than the picture: cut it
+                cut = max((k for k in range(1, len(line)) if fits(line[:k])), default=1)
+                lines.append(line[:cut])
+                line = line[cut:]
+        lines.append(line)
+    return lines
 
 
 def side_by_side(
@@ -153,16 +186,22 @@ def side_by_side(
         resized.append((cap, cv2.resize(p, (new_w, target), interpolation=interp)))
     thick, fs = _scale(target, target)
     (_, th), base = cv2.getTextSize("Ag", FONT, fs, thick)
-    cap_h = th + base + 10 if any(cap for cap, _ in resized) else 0
+    line_h = th + base + 6
     total_w = sum(p.shape[1] for _, p in resized) + gap * (len(resized) + 1)
-    title_h = int(1.4 * (th + base)) + 12 if title else 0
+    # Captions and title wrap to the width they have (a narrow view's caption to its picture's):
+    # the whole name is always shown, on as many lines as it needs.
+    captions = [wrap_text(str(cap), fs, thick, p.shape[1]) if cap else [] for cap, p in resized]
+    cap_h = max(len(c) for c in captions) * line_h + 4 if any(captions) else 0
+    title_lines = wrap_text(title, 1.2 * fs, thick, total_w - 2 * gap) if title else []
+    title_line_h = int(1.4 * (th + base)) + 4
+    title_h = len(title_lines) * title_line_h + 8 if title else 0
     out = np.full((title_h + cap_h + target + gap, total_w, 3), 32, np.uint8)
-    if title:
-        _text(out, title, (gap, title_h - base - 6), 1.2 * fs, thick, box=False)
+    for i, line in enumerate(title_lines):
+        _text(out, line, (gap, (i + 1) * title_line_h - base), 1.2 * fs, thick, box=False)
     x = gap
-    for cap, p in resized:
+    for caption, (_, p) in zip(captions, resized):
         out[title_h + cap_h : title_h + cap_h + target, x : x + p.shape[1]] = p
-        if cap:
-            _text(out, str(cap), (x, title_h + cap_h - base - 4), fs, thick, box=False)
+        for i, line in enumerate(caption):
+            _text(out, line, (x, title_h + (i + 1) * line_h - base), fs, thick, box=False)
         x += p.shape[1] + gap
     return out

@@ -55,7 +55,8 @@ class VertebraTilt:
     """One vertebra (or fallback sample): centre, mid-line tilt, level position, how measured.
 
     ``source`` is ``"shape"`` (end-plate fit) or ``"centreline"`` (fallback); ``extent`` its
-    height perpendicular to its mid-line in pixels (0 for fallback samples).
+    height perpendicular to its mid-line and ``width`` its extent along it, in pixels (0 for
+    fallback samples; the width is what :mod:`r2mfnet.measure.anatomy` compares).
     """
 
     x: float
@@ -64,6 +65,7 @@ class VertebraTilt:
     level_pos: float
     source: str
     extent: float
+    width: float = 0.0
 
 
 def _wrap_near(angle: float, ref: float) -> float:
@@ -294,8 +296,10 @@ def vertebra_tilts(
         merged = height > merged_factor * seg
         if not merged:
             if abs(tilt - start) <= max_deviation_deg:
+                r = np.radians(tilt)
+                along = float(np.ptp(xs * np.cos(r) + ys * np.sin(r)))
                 out.append(VertebraTilt(float(xs.mean()), float(ys.mean()), float(tilt),
-                                        float(cl.level_pos[centre]), "shape", height))
+                                        float(cl.level_pos[centre]), "shape", height, along))
             continue  # otherwise not shaped like a vertebral body in line with its neighbours
         if not chained:
             continue
@@ -333,12 +337,22 @@ def cobb_from_vertebrae(vertebrae: Sequence[VertebraTilt], min_curve_deg: float 
 
 
 def cobb_from_mask_vertebrae(
-    mask: np.ndarray, min_curve_deg: float = 5.0, **kwargs
+    mask: np.ndarray, min_curve_deg: float = 5.0, anatomy: bool = True, **kwargs
 ) -> tuple[Centreline, CobbResult]:
     """Centreline and Cobb angles of a spine mask by the end-plate method.
 
-    ``kwargs`` go to :func:`vertebra_tilts`. Raises :class:`MeasurementError` like
+    ``kwargs`` go to :func:`vertebra_tilts`. The vertebrae then pass the anatomical sanity rule
+    (:func:`r2mfnet.measure.anatomy.check_anatomy`: pieces of the sacrum below L5 and the like
+    dropped, at most 17 vertebrae, doubtful results flagged in ``CobbResult.flags``) unless
+    ``anatomy=False``. Raises :class:`MeasurementError` like
     :func:`~r2mfnet.measure.cobb.cobb_from_mask`.
     """
+    from dataclasses import replace
+
+    from r2mfnet.measure.anatomy import check_anatomy
+
     cl, vts = vertebra_tilts(mask, **kwargs)
-    return cl, cobb_from_vertebrae(vts, min_curve_deg)
+    if not anatomy:
+        return cl, cobb_from_vertebrae(vts, min_curve_deg)
+    check = check_anatomy(vts)
+    return cl, replace(cobb_from_vertebrae(list(check.kept), min_curve_deg), flags=check.flags)
