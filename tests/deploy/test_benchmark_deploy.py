@@ -1,4 +1,4 @@
-"""scripts/benchmark.py mode=deploy runs at toy size and produces every row the lead will measure."""
+"""scripts/benchmark.py mode=deploy runs at toy size and produces every row the lead will measure.\n\nThe presets and option errors need no extra: tests/deploy/test_without_extras.py."""
 from __future__ import annotations
 
 import json
@@ -10,17 +10,9 @@ pytest.importorskip("onnxruntime", reason="the deploy extra is not installed (pi
 
 from r2mfnet.apps import benchmark as bench_app  # noqa: E402
 from r2mfnet.benchmark.deploy_bench import (  # noqa: E402
-    BACKENDS, PRESETS, DeployBenchConfig, DeployCase, deploy_markdown, run_deploy_benchmark)
+    BACKENDS, DeployBenchConfig, DeployCase, deploy_markdown, run_deploy_benchmark)
 from r2mfnet.config_dir import compose  # noqa: E402
-from r2mfnet.errors import ConfigError  # noqa: E402
 from tests.deploy._helpers import save_tiny_checkpoint  # noqa: E402
-
-
-def test_presets_are_the_demo_and_the_spineweb16_crop_recipe():
-    assert PRESETS["demo"].input_size == (256, 128) and PRESETS["demo"].model_config["base_channels"] == 8
-    crop = PRESETS["spineweb16_crop"]
-    assert crop.input_size == (768, 384)
-    assert (crop.model_config["coarse_size"], crop.model_config["crop_size"]) == ([256, 128], [512, 128])
 
 
 def test_deploy_mode_rows_at_toy_size(tmp_path):
@@ -54,7 +46,3 @@ def test_benchmark_command_deploy_mode_with_a_checkpoint(tmp_path):
     assert doc["mode"] == "deploy" and len(doc["cases"][0]["rows"]) == len(BACKENDS)
     assert doc["cases"][0]["input_size"] == [64, 32]
     assert out.with_suffix(".md").read_text().startswith("PyTorch")
-    with pytest.raises(ConfigError, match="unknown preset 'huge'"):
-        bench_app.run(compose("benchmark", ["mode=deploy", "deploy_presets=[huge]", f"out={out}"]))
-    with pytest.raises(ConfigError, match="mode must be models or deploy"):
-        bench_app.run(compose("benchmark", ["mode=fast", f"out={out}"]))

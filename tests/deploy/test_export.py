@@ -20,8 +20,7 @@ from r2mfnet.deploy.onnx_export import (  # noqa: E402
     ExportError, export_bytes, export_checkpoint, mask_dice, output_names, verification_batch, verify)
 from r2mfnet.errors import ConfigError  # noqa: E402
 from r2mfnet.inference.onnx_contract import (  # noqa: E402
-    METADATA_KEY, SCHEMA, build_contract, contract_from_metadata)
-from r2mfnet.inference.postprocess import probabilities, probabilities_np  # noqa: E402
+    METADATA_KEY, SCHEMA, contract_from_metadata)
 from tests.deploy._helpers import HW, save_tiny_checkpoint  # noqa: E402
 from tests.helpers import run_script  # noqa: E402
 
@@ -107,22 +106,6 @@ def test_contract_in_metadata_round_trips(checkpoints, exported):
     assert "INTER_AREA" in read["letterbox"]["text"]
 
 
-def test_contract_errors_name_the_file(tmp_path):
-    with pytest.raises(ConfigError, match="m.onnx: no 'r2mfnet' entry"):
-        contract_from_metadata({}, tmp_path / "m.onnx")
-    with pytest.raises(ConfigError, match="schema"):
-        contract_from_metadata({METADATA_KEY: json.dumps({"schema": "other/9"})}, "m.onnx")
-    with pytest.raises(ConfigError, match="normalize 'zscore'"):
-        build_contract(model_config={"name": "unet"}, preprocess={"input_size": [8, 8], "normalize": "zscore"},
-                       opset=17, outputs=["logits"], threshold=0.5, postprocess=True, cleanup={},
-                       version="0", exporter="x")
-    contract = build_contract(model_config={"name": "r2mfnet", "num_classes": 18}, preprocess={"input_size": [8, 8]},
-                              opset=17, outputs=["logits"], threshold=0.4, postprocess=False, cleanup={},
-                              version="0", exporter="x")
-    assert contract["class_names"][:3] == ["background", "T1", "T2"] and contract["class_names"][-1] == "L5"
-    assert len(contract["class_names"]) == 18
-
-
 def test_disagreement_fails_and_writes_nothing(checkpoints, tmp_path):
     model = load_model(checkpoints["default"])
     names = output_names(model, HW)
@@ -137,17 +120,6 @@ def test_disagreement_fails_and_writes_nothing(checkpoints, tmp_path):
     assert not out.exists()
     with pytest.raises(ConfigError, match="opset must be 16..20"):
         export_bytes(model, HW, names, 13)
-
-
-def test_numpy_probabilities_are_the_torch_rule():
-    rng = np.random.default_rng(0)
-    for channels in (1, 18):
-        logits = (rng.standard_normal((2, channels, 16, 8)) * 8).astype(np.float32)
-        ref = probabilities(torch.from_numpy(logits)).numpy()
-        got = probabilities_np(logits)
-        assert got.dtype == np.float32 and np.abs(got - ref).max() <= 2e-7
-    # extreme logits stay finite and exact at the ends
-    assert probabilities_np(np.array([[[[-200.0]], [[200.0]]]], np.float32).reshape(1, 1, 1, 2)).tolist() == [[[[0.0, 1.0]]]]
 
 
 def test_export_command(checkpoints, tmp_path):
