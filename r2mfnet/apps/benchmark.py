@@ -84,13 +84,46 @@ def deploy_config(cfg: DictConfig) -> Any:
                              cache_dir=str(cfg.data_cache_dir), opset=int(cfg.deploy_opset))
 
 
+def profile(cfg: DictConfig, log) -> dict:
+    """``mode=profile``: each of ``profile_models`` built from ``configs/model/<name>.yaml`` as
+    ``experiment=<profile_experiment>`` trains it (input size, batch, base width, depth)."""
+    import torch
+
+    from r2mfnet.benchmark.step_profile import profile_models
+    from r2mfnet.training.run_config import build_model, validate
+    from r2mfnet.config_dir import compose
+
+    names = _names(cfg.profile_models)
+    if not names:
+        raise ConfigError("profile_models must name at least one model, e.g. [unet,r2mfnet]")
+    if int(cfg.threads) > 0:
+        torch.set_num_threads(int(cfg.threads))
+    models, size, batch = {}, None, None
+    for name in names:
+        run = validate(compose("config", [f"experiment={cfg.profile_experiment}", f"model={name}"]))
+        torch.manual_seed(0)
+        models[name] = build_model(run.model)
+        here = (int(run.data.input_height), int(run.data.input_width))
+        size = size or here
+        batch = batch or int(run.data.batch_size)
+        if here != size:
+            raise ConfigError(f"profile_models: {name} trains at {here[0]}x{here[1]}, {names[0]} at "
+                              f"{size[0]}x{size[1]}: profile models of one input size together")
+    if cfg.size is not None:
+        size = _size(cfg.size)
+    if cfg.batch is not None:
+        batch = int(cfg.batch)
+    return profile_models(models, batch, size, rounds=int(cfg.rounds) if cfg.rounds is not None else 5,
+                          warmup=int(cfg.warmup), log=log)
+
+
 def run(cfg: DictConfig) -> dict:
     """Benchmark, write ``out`` (JSON) and its ``.md`` tables, print the tables."""
     from r2mfnet.atomic import atomic_write_json, atomic_write_text
 
     mode = str(cfg.get("mode", "models"))
-    if mode not in ("models", "deploy"):
-        raise ConfigError(f"mode must be models or deploy, got '{mode}'")
+    if mode not in ("models", "deploy", "profile"):
+        raise ConfigError(f"mode must be models, deploy or profile, got '{mode}'")
     out = Path(str(cfg.out))
     log = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731
     if mode == "deploy":
@@ -98,6 +131,11 @@ def run(cfg: DictConfig) -> dict:
 
         result = run_deploy_benchmark(deploy_config(cfg), log=log)
         table = deploy_markdown(result)
+    elif mode == "profile":
+        from r2mfnet.benchmark.step_profile import profile_markdown
+
+        result = profile(cfg, log)
+        table = profile_markdown(result)
     else:
         from r2mfnet.benchmark.report import run_benchmark, to_markdown
 

@@ -31,12 +31,13 @@ from r2mfnet.atomic import atomic_write_json, atomic_write_text
 log = logging.getLogger("r2mfnet.compare")
 
 DEFAULT_MODELS: tuple[str, ...] = (
-    "r2mfnet", "unet", "smp_unet",
+    "r2mfnet", "unet", "smp_unet", "r2mfnet_v1",
     "r2mfnet_fine_crop", "r2mfnet_no_r2jump", "r2mfnet_no_mcskip", "r2mfnet_no_scse", "r2mfnet_no_inception",
     "r2mfnet_no_cascade",
 )
 """docs/results.md's comparison: R2MF-Net, a plain U-Net and the segmentation_models_pytorch U-Net
-(``smp_unet``, optional extra ``peers``), then the ablations. The other baselines (``r2unet``,
+(``smp_unet``, optional extra ``peers``), R2MF-Net before its compute-aware defaults
+(``r2mfnet_v1``), then the ablations (of ``r2mfnet_v1``). The other baselines (``r2unet``,
 ``attention_unet``, ``unetpp``) run with ``models=[...]``."""
 METRICS = ("dice", "iou", "boundary_f1", "hd95", "vertebra_f1")
 CURVE_KEYS = ("stage", "epoch", "elapsed_seconds", "cpu_seconds", "val_dice", "val_vertebra_f1")
@@ -86,7 +87,7 @@ def run_one(spec: RunSpec, experiment: str, root: Path, extra: Sequence[str] = (
 
     ``per_model`` are this model's own overrides (its share of the budget), applied after
     ``extra``."""
-    from r2mfnet.config import build_model, validate
+    from r2mfnet.training.run_config import build_model, validate
     from r2mfnet.data.build import load_splits
     from r2mfnet.models.summary import count_gflops, count_parameters
     from r2mfnet.training.run import train
@@ -227,7 +228,7 @@ def paired_table(
     Reads each run's ``eval/metrics_per_case.csv``; patients come from the manifest of the
     reference run's data config (see :mod:`r2mfnet.experiments.paired` for why).
     """
-    from r2mfnet.config import validate
+    from r2mfnet.training.run_config import validate
     from r2mfnet.data.build import resolve_manifest
     from r2mfnet.experiments.paired import paired_difference, patients_from_manifest, read_per_case
 

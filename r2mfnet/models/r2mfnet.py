@@ -53,13 +53,14 @@ from functools import partial
 from typing import Any, Iterator, Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from r2mfnet.errors import ConfigError
 from r2mfnet.models.base import SegmentationModel, check_common
 from r2mfnet.models.blocks import roi
 from r2mfnet.models.blocks.conv import conv_block
-from r2mfnet.models.blocks.inception import InceptionBlock
+from r2mfnet.models.blocks.inception import InceptionBlock, LightInceptionBlock
 from r2mfnet.models.blocks.mcskip import FUSIONS, MCSkip, source_levels
 from r2mfnet.models.blocks.recurrent import R2Jump, resolve_units
 from r2mfnet.models.blocks.scse import DEFAULT_REDUCTION, SCSELite
@@ -145,11 +146,14 @@ class R2MFNet(SegmentationModel):
         crop_margin: float = 0.1,
         train_box_shift: float = 0.1,
         train_box_scale: Sequence[float] = (0.9, 1.2),
+        light_levels: int = 0,
+        coarse_scale: int = 1,
+        joint_training: bool = False,
     ):
         check_common(in_channels, num_classes, base_channels, depth, norm)
         for key, value in (("inception", inception), ("r2jump", r2jump), ("mcskip", mcskip),
                            ("scse", scse), ("cascade", cascade), ("fine_residual", fine_residual),
-                           ("fine_crop", fine_crop),
+                           ("fine_crop", fine_crop), ("joint_training", joint_training),
                            ("fine_coords", num_classes > 1 if fine_coords is None else fine_coords)):
             if not isinstance(value, bool):
                 raise ConfigError(f"model.{key} must be true or false, got {value!r}")
@@ -177,6 +181,8 @@ class R2MFNet(SegmentationModel):
                               f"got {scse_reduction!r}")
         roi_options = _check_roi_options(coarse_size, crop_size, crop_margin, train_box_shift,
                                          train_box_scale, depth) if fine_crop else {}
+        cost_options = _check_cost_options(light_levels, coarse_scale, joint_training, depth,
+                                           fine_crop, inception)
         super().__init__(
             in_channels=in_channels, num_classes=num_classes, base_channels=base_channels,
             depth=depth, inception=inception, r2jump=r2jump, mcskip=mcskip, scse=scse,
@@ -184,8 +190,11 @@ class R2MFNet(SegmentationModel):
             r2jump_units=None if r2jump_units is None else list(units),
             mcskip_levels=mcskip_levels, mcskip_fusion=mcskip_fusion,
             scse_reduction=scse_reduction, norm=norm, fine_residual=fine_residual,
-            coarse_classes=coarse_classes, fine_coords=fine_coords, **roi_options,
+            coarse_classes=coarse_classes, fine_coords=fine_coords, **roi_options, **cost_options,
         )
+        self.light_levels = light_levels
+        self.coarse_scale = coarse_scale
+        self.joint_training = joint_training
         self.fine_crop = fine_crop
         if fine_crop:
             self.coarse_size: tuple[int, int] = tuple(roi_options["coarse_size"])
@@ -202,8 +211,7 @@ class R2MFNet(SegmentationModel):
         self.uses_target = cascade and fine_crop  # training boxes come from the mask
         self._norm = norm
         self._units = units
-        self._block = partial(InceptionBlock, norm=norm) if inception else partial(
-            conv_block, norm=norm)
+        self._block = self._stage_block(inception, norm, base_channels, light_levels)
         self._opts = dict(r2jump=r2jump, scse=scse, recurrent_steps=recurrent_steps,
                           scse_reduction=scse_reduction, mcskip_levels=mcskip_levels,
                           mcskip_fusion=mcskip_fusion)
@@ -215,6 +223,25 @@ class R2MFNet(SegmentationModel):
             if cascade else None
         )
         self.stage = "joint"
+
+    @staticmethod
+    def _stage_block(inception: bool, norm: str, base_channels: int, light_levels: int):
+        """The stage-block factory ``(in, out) -> block`` of both networks.
+
+        Level ``l`` has ``base_channels * 2**l`` output channels in the encoder and the decoder
+        alike, so the output width tells the level: levels below ``light_levels`` get
+        :class:`LightInceptionBlock`, the others :class:`InceptionBlock` (``inception=False``:
+        the double 3x3 block everywhere).
+        """
+        if not inception:
+            return partial(conv_block, norm=norm)
+        light_below = base_channels * 2**light_levels
+
+        def block(in_channels: int, out_channels: int) -> nn.Module:
+            kind = LightInceptionBlock if out_channels < light_below else InceptionBlock
+            return kind(in_channels, out_channels, norm=norm)
+
+        return block
 
     def _build_network(self, in_channels: int, out_channels: int, with_mcskip: bool) -> EncoderDecoder:
         o, norm, depth = self._opts, self._norm, self.depth
@@ -239,8 +266,10 @@ class R2MFNet(SegmentationModel):
 
     # ----------------------------------------------------------------------------- stages
     def training_stages(self) -> tuple[str, ...]:
-        """Coarse, then fine (coarse frozen), then joint; one stage without the cascade."""
-        return STAGES if self.fine is not None else (self.SINGLE,)
+        """Coarse, then fine (coarse frozen), then joint; one stage without the cascade or with
+        ``joint_training`` (both networks learn from the first step, both outputs supervised:
+        the trainer's ``epochs`` budget, like a one-stage model)."""
+        return STAGES if self.fine is not None and not self.joint_training else (self.SINGLE,)
 
     def set_stage(self, stage: str) -> "R2MFNet":
         """Choose what runs and learns (a trainer's coarse -> fine -> joint schedule).
@@ -308,8 +337,9 @@ class R2MFNet(SegmentationModel):
     # ---------------------------------------------------------------------------- forward
     @property
     def pad_multiple(self) -> int:
-        """With ``fine_crop`` both networks run at their own sizes: the input is never padded."""
-        return 1 if self.fine_crop else super().pad_multiple
+        """With ``fine_crop`` both networks run at their own sizes: the input is never padded;
+        with ``coarse_scale`` the coarse network's input must still divide by ``2**depth``."""
+        return 1 if self.fine_crop else super().pad_multiple * self.coarse_scale
 
     def forward(self, x: torch.Tensor, target: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """``x`` [B, in_channels, H, W] -> logits at H x W (see the class docstring for the keys).
@@ -326,17 +356,26 @@ class R2MFNet(SegmentationModel):
             )
         return self._forward_roi(x, target)
 
+    def _run_coarse(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """The coarse network on ``x`` shrunk by ``coarse_scale`` (average pooling), its logits
+        brought back to ``x``'s size (bilinear); its decoder features stay at its own scale
+        (MC-Skip resizes what it takes)."""
+        if self.coarse_scale == 1:
+            return self.coarse(x)
+        logits, features = self.coarse(F.avg_pool2d(x, self.coarse_scale))
+        return F.interpolate(logits, size=x.shape[-2:], mode="bilinear", align_corners=False), features
+
     def forward_padded(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         if self.fine is None:
-            return {"logits": self.coarse(x)[0]}
+            return {"logits": self._run_coarse(x)[0]}
         if self.stage == "coarse":
-            coarse = self.coarse(x)[0]
+            coarse = self._run_coarse(x)[0]
             return {"logits": coarse, "coarse_logits": coarse}
         if self.stage == "fine":
             with torch.no_grad():
-                coarse, features = self.coarse(x)
+                coarse, features = self._run_coarse(x)
         else:
-            coarse, features = self.coarse(x)
+            coarse, features = self._run_coarse(x)
         fine_input = [x, torch.sigmoid(coarse)]
         if self.fine_coords:
             fine_input.append(_row_coordinate(x))
@@ -444,6 +483,29 @@ def _check_roi_options(coarse_size: Sequence[int], crop_size: Sequence[int], cro
         raise ConfigError(f"model.train_box_scale must be [low, high] with 0 < low <= high, "
                           f"got {train_box_scale!r}")
     options["train_box_scale"] = [float(v) for v in train_box_scale]
+    return options
+
+
+def _check_cost_options(light_levels: int, coarse_scale: int, joint_training: bool, depth: int,
+                        fine_crop: bool, inception: bool) -> dict[str, object]:
+    """The compute-aware keys, checked; only those that differ from the earlier model are
+    returned for ``model_config``, so that checkpoints of the earlier configuration keep the
+    config they were saved with (resume compares it)."""
+    if isinstance(light_levels, bool) or not isinstance(light_levels, int) or not 0 <= light_levels <= depth:
+        raise ConfigError(f"model.light_levels must be an integer from 0 to model.depth ({depth}), "
+                          f"got {light_levels!r}")
+    if isinstance(coarse_scale, bool) or coarse_scale not in (1, 2, 4):
+        raise ConfigError(f"model.coarse_scale must be 1, 2 or 4, got {coarse_scale!r}")
+    if coarse_scale > 1 and fine_crop:
+        raise ConfigError("model.coarse_scale applies to the same-resolution cascade; with "
+                          "model.fine_crop=true set model.coarse_size instead")
+    options: dict[str, object] = {}
+    if light_levels and inception:
+        options["light_levels"] = light_levels
+    if coarse_scale != 1:
+        options["coarse_scale"] = coarse_scale
+    if joint_training:
+        options["joint_training"] = True
     return options
 
 

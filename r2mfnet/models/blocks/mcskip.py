@@ -9,7 +9,7 @@ from torch import nn
 
 from r2mfnet.models.blocks.conv import make_norm
 
-FUSIONS: tuple[str, ...] = ("gate", "concat")
+FUSIONS: tuple[str, ...] = ("gate", "concat", "pyramid")
 DEFAULT_GATE_INIT = 0.1
 """Initial value of the per-channel fusion gate. Near zero so that at the start of training the
 fine encoder is barely perturbed by (still meaningless) coarse features and behaves like a plain
@@ -41,6 +41,13 @@ class MCSkip(nn.Module):
       ``gamma`` initialised to :data:`DEFAULT_GATE_INIT`; the fine stage stays a residual of its
       own feature and learns how much cross-stage context to take.
     * ``"concat"``: ``y = ReLU(norm(conv1x1([x, P_1(c_1), ..., P_k(c_k)])))``, back to ``C_l``.
+    * ``"pyramid"``: the gate's sum built coarsest first, as a feature pyramid does: each
+      projection is added to the running sum resized to its own scale, and only the total is
+      resized to the stage's size. The same sources, weights and gate, but one resize at the
+      stage's resolution instead of one per source: at full resolution, where the gate's three
+      bilinear resizes and their backward cost more than the stage's block (docs/performance.md),
+      this is what makes MC-Skip affordable. Not numerically the gate's sum (resizing twice
+      is not resizing once), hence its own name.
     """
 
     def __init__(
@@ -60,7 +67,7 @@ class MCSkip(nn.Module):
         self.projections = nn.ModuleList(
             [nn.Conv2d(source_channels[s], channels, 1) for s in self.sources]
         )
-        if fusion == "gate":
+        if fusion in ("gate", "pyramid"):
             self.gate = nn.Parameter(torch.full((channels,), float(gate_init)))
         else:
             n = len(self.sources) + 1
@@ -72,6 +79,8 @@ class MCSkip(nn.Module):
 
     def forward(self, x: torch.Tensor, context: Sequence[torch.Tensor]) -> torch.Tensor:
         """``x``: fine-encoder feature; ``context[s]``: coarse-decoder feature at level ``s``."""
+        if self.fusion == "pyramid":
+            return x + self.gate.view(1, -1, 1, 1) * self._pyramid_sum(x, context)
         projected = []
         for s, proj in zip(self.sources, self.projections):
             p = proj(context[s])
@@ -84,3 +93,19 @@ class MCSkip(nn.Module):
                 total = total + p
             return x + self.gate.view(1, -1, 1, 1) * total
         return self.fuse(torch.cat([x, *projected], dim=1))
+
+    def _pyramid_sum(self, x: torch.Tensor, context: Sequence[torch.Tensor]) -> torch.Tensor:
+        """Sum of the projected sources, coarsest first, resized step by step (``"pyramid"``)."""
+        order = sorted(range(len(self.sources)), key=lambda i: self.sources[i], reverse=True)
+        total: torch.Tensor | None = None
+        for i in order:
+            p = self.projections[i](context[self.sources[i]])
+            if total is not None:
+                if total.shape[-2:] != p.shape[-2:]:
+                    total = F.interpolate(total, size=p.shape[-2:], mode="bilinear", align_corners=False)
+                p = p + total
+            total = p
+        assert total is not None
+        if total.shape[-2:] != x.shape[-2:]:
+            total = F.interpolate(total, size=x.shape[-2:], mode="bilinear", align_corners=False)
+        return total

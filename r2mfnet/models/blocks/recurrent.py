@@ -98,16 +98,21 @@ def default_units(depth: int) -> list[int]:
 
 
 def resolve_units(units: Sequence[int] | None, depth: int) -> list[int]:
-    """Validate an explicit per-level unit list or return :func:`default_units`."""
+    """Validate an explicit per-level unit list or return :func:`default_units`.
+
+    A list shorter than ``depth`` names the deepest skips (``[1]`` = one unit on the deepest
+    skip, none elsewhere), so that one setting means the same at every depth: R2-Jump pays
+    where the skips are cheap (docs/performance.md), and that does not depend on the depth.
+    """
     if units is None:
         return default_units(depth)
     units = [int(u) for u in units]
-    if len(units) != depth or any(u < 0 for u in units):
+    if not 1 <= len(units) <= depth or any(u < 0 for u in units):
         raise ValueError(
-            f"r2jump_units must list {depth} non-negative counts (one per skip level, shallow "
-            f"first), got {units}"
+            f"r2jump_units must list 1 to {depth} non-negative counts (shallow first; a shorter "
+            f"list names the deepest skips), got {units}"
         )
-    return units
+    return [0] * (depth - len(units)) + units
 
 
 class RRCNNBlock(nn.Module):
