@@ -8,6 +8,7 @@ Output (``output_dir``), one folder per case (its id, made safe for a file name)
     <case>/measurements.json     angles per view, flexibility, errors (schema: docs/clinical.md)
     <case>/report.png            the views side by side: outline, centreline, end plates, numbers
     summary.json, summary.csv    every case and view: status and main angles; failed inputs
+    index.html                   the review page: every case, doubtful first (measure/review_page)
 
 An input that cannot be read (missing, truncated, not an image) is reported (listed in
 ``summary.json`` and in its case's ``measurements.json``) and skipped; the rest is processed and
@@ -30,6 +31,7 @@ import numpy as np
 from r2mfnet.atomic import atomic_write_json, atomic_write_text
 from r2mfnet.data.inputs import InputCase, InputView
 from r2mfnet.errors import DataError, MeasurementError, R2MFNetError
+from r2mfnet.measure.review_page import write_review_page
 from r2mfnet.pictures import overlay, write_png
 
 SCHEMA = "r2mfnet-measurements/1"
@@ -243,6 +245,7 @@ def run_predictions(
         bar = tqdm(iterator, desc="predict", unit="case", dynamic_ncols=True)
         iterator = bar
     rows: list[dict[str, Any]] = []
+    results: list[tuple[str, dict[str, Any]]] = []
     for case, name in iterator:
         result, failures = process_case(case, out / name, get_mask, settings, method, mask_label, get_labels,
                                         write_extra)
@@ -250,6 +253,7 @@ def run_predictions(
             msg = f"r2mfnet: skipped unreadable input {f['input']}: {f['error']}"
             (bar.write if bar is not None else print)(msg)
         summary.failures.extend(failures)
+        results.append((name, result))
         case_rows = _summary_rows(result, name)
         rows.extend(case_rows)
         summary.cases.append({"case_id": case.case_id, "folder": name,
@@ -269,4 +273,5 @@ def run_predictions(
     writer.writeheader()
     writer.writerows(rows)
     atomic_write_text(out / "summary.csv", buf.getvalue())
+    write_review_page(out, results, title=f"r2mfnet review: {len(cases)} case(s), {settings.get('input', '')}")
     return summary

@@ -1,0 +1,48 @@
+"""The review page's flags and rows, on hand-written measurements (no images needed)."""
+from __future__ import annotations
+
+from r2mfnet.measure.review_flags import case_flags
+from r2mfnet.measure.review_page import case_row, review_page_html
+
+
+def _view(main, flags=(), upper="T5", lower="T12"):
+    return {"measured": True, "main_angle_deg": main, "pt_angle_deg": 0.0, "mt_angle_deg": main,
+            "tl_angle_deg": 0.0, "flags": list(flags),
+            "curves": [{"angle_deg": main, "upper_level": upper, "lower_level": lower,
+                        "apex_level": "T8", "side": "right"}]}
+
+
+def _case(cid, views, flexibility=None):
+    files = {v: {"overlay": f"{v}_overlay.png"} for v in views}
+    return {"case_id": cid, "views": views, "files": {**files, "report": "report.png"},
+            "flexibility": flexibility}
+
+
+def test_flags_name_the_view_and_the_reason():
+    case = _case("a", {"coronal": _view(95.0, ["dropped: bottom piece tilted 30 deg from its neighbour"]),
+                       "left_bending": {"measured": False, "error": "the mask is empty"}},
+                 {"curves": [{"flexibility": 1.6, "levels": "T5-T12", "coronal_angle_deg": 95.0}]})
+    assert case_flags(case) == [
+        "coronal: dropped: bottom piece tilted 30 deg from its neighbour",
+        "coronal: main angle 95.0 deg is implausible (> 90)",
+        "left_bending: not measured (the mask is empty)",
+        "flexibility 160% of the T5-T12 curve is implausible",
+    ]
+    assert case_flags(_case("b", {"coronal": _view(30.0)})) == []
+
+
+def test_page_orders_doubtful_first_then_by_angle_and_shows_whole_names():
+    long_name = "sunhl-1th-10-Jan-2017-239 A AP"
+    cases = [("small", _case("small", {"coronal": _view(12.0)})),
+             ("big", _case("big", {"coronal": _view(40.0)})),
+             (long_name, _case(long_name, {"coronal": _view(20.0, ["tilt jumps 35 deg between neighbouring vertebrae"])}))]
+    page = review_page_html(cases)
+    order = [page.index(f'id="{name}"') for name in (long_name, "big", "small")]
+    assert order == sorted(order)
+    assert long_name in page and "sunhl-1th-10-Jan-2017-239%20A%20AP/coronal_overlay.png" in page
+    row = case_row(*cases[1])
+    assert 'data-v="40.0">40.0 deg (coronal)' in row and "T5-T12 (apex T8, right)" in row
+    flexible = _case("f", {"coronal": _view(40.0)},
+                     {"curves": [{"flexibility": 0.55, "levels": "T5-T12", "best_view": "left_bending",
+                                  "coronal_angle_deg": 40.0}]})
+    assert ">55% (T5-T12, left_bending)</td>" in case_row("f", flexible)
