@@ -1,0 +1,180 @@
+"""The compute-aware switches of R2MF-Net (docs/architecture.md, "Cost-aware R2MF-Net"): what
+each computes, checked by hand, and that the default built from them trains, resumes exactly
+and exports.
+
+* ``light_levels``: :class:`LightInceptionBlock` at the high-resolution levels;
+* ``coarse_scale``: the coarse network on the input shrunk by average pooling;
+* ``r2jump_units`` shorter than the depth: R2-Jump only on the deepest skips;
+* ``mcskip_fusion="pyramid"``: MC-Skip's gated sum built coarsest first;
+* ``joint_training``: one stage, both networks learning, both outputs supervised.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from r2mfnet.models import create
+from r2mfnet.models.blocks.inception import InceptionBlock, LightInceptionBlock
+from r2mfnet.models.blocks.mcskip import MCSkip
+from r2mfnet.models.blocks.recurrent import R2Jump, resolve_units
+
+from ._helpers import TINY
+
+COST_AWARE = dict(light_levels=2, coarse_scale=2, r2jump_units=[1], recurrent_steps=1,
+                  mcskip_fusion="pyramid", joint_training=True)
+"""configs/model/r2mfnet.yaml's compute-aware values."""
+
+
+def test_light_block_has_a_3x3_and_a_dilated_branch_with_receptive_fields_3_and_7() -> None:
+    torch.manual_seed(0)
+    block = LightInceptionBlock(3, 8).eval()
+    block.norm = torch.nn.Identity()  # the norm mixes the whole image; the branches do not
+    x = torch.rand(1, 3, 21, 21, requires_grad=True)
+    y = block(x)
+    assert y.shape == (1, 8, 21, 21)
+    reach = []
+    for channels in (slice(0, 4), slice(4, 8)):  # local half, then the dilated half
+        x.grad = None
+        y[0, channels, 10, 10].sum().backward(retain_graph=True)
+        rows, cols = torch.nonzero(x.grad[0].abs().sum(0), as_tuple=True)
+        reach.append((int(rows.max() - rows.min()) + 1, int(cols.max() - cols.min()) + 1))
+    assert reach == [(3, 3), (7, 7)]
+
+
+def test_light_blocks_sit_below_light_levels_and_the_full_block_above() -> None:
+    model = create("r2mfnet", base_channels=4, depth=3, light_levels=2)
+    for net in (model.coarse, model.fine):
+        kinds = [type(b) for b in net.encoder]
+        assert kinds == [LightInceptionBlock, LightInceptionBlock, InceptionBlock, InceptionBlock]
+        assert [type(b) for b in net.decoder] == [LightInceptionBlock, LightInceptionBlock, InceptionBlock]
+
+
+def test_short_r2jump_unit_list_names_the_deepest_skips() -> None:
+    assert resolve_units([1], 4) == [0, 0, 0, 1]
+    assert resolve_units([2, 1], 3) == [0, 2, 1]
+    model = create("r2mfnet", base_channels=4, depth=3, r2jump_units=[1], recurrent_steps=1)
+    units = [len(skip.units) for skip in model.coarse.skips]
+    assert units == [0, 0, 1]
+    deepest = model.coarse.skips[2]
+    assert isinstance(deepest, R2Jump) and deepest.units[0].rcl.steps == 1
+
+
+def test_pyramid_fusion_adds_projections_coarsest_first_and_resizes_the_total_once() -> None:
+    torch.manual_seed(0)
+    channels = [2, 4, 8]
+    fusion = MCSkip(2, channels, sources=[0, 1, 2], fusion="pyramid")
+    x = torch.rand(1, 2, 16, 8)
+    context = [torch.rand(1, 2, 8, 4), torch.rand(1, 4, 4, 2), torch.rand(1, 8, 2, 1)]
+    p0, p1, p2 = (proj(c) for proj, c in zip(fusion.projections, context))
+
+    def up(t: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+        return F.interpolate(t, size=like.shape[-2:], mode="bilinear", align_corners=False)
+
+    total = up(up(p2, p1) + p1, p0) + p0
+    expected = x + fusion.gate.view(1, -1, 1, 1) * up(total, x)
+    torch.testing.assert_close(fusion(x, context), expected)
+    gate = MCSkip(2, channels, sources=[0, 1, 2], fusion="gate")
+    gate.load_state_dict(fusion.state_dict())
+    assert not torch.allclose(gate(x, context), expected)  # resizing twice is not resizing once
+
+
+def test_coarse_network_sees_the_input_at_half_size_and_logits_come_back_full_size() -> None:
+    torch.manual_seed(0)
+    model = create("r2mfnet", **TINY, **COST_AWARE).eval()
+    seen = []
+    model.coarse.encoder[0].register_forward_pre_hook(lambda mod, args: seen.append(args[0].shape))
+    x = torch.rand(2, 1, 97, 45)  # odd: padded to a multiple of 2 * 2**depth = 16
+    with torch.no_grad():
+        out = model(x)
+    assert seen == [torch.Size([2, 1, 56, 24])]  # padded 112x48, pooled by 2
+    assert out["logits"].shape == out["coarse_logits"].shape == (2, 1, 97, 45)
+    assert model.pad_multiple == 16
+
+
+def test_coarse_scale_one_is_the_earlier_model_exactly() -> None:
+    torch.manual_seed(0)
+    earlier = create("r2mfnet", **TINY)
+    torch.manual_seed(0)
+    same = create("r2mfnet", **TINY, coarse_scale=1, light_levels=0, joint_training=False)
+    assert same.model_config == earlier.model_config  # earlier checkpoints keep their config
+    x = torch.rand(1, 1, 32, 16)
+    with torch.no_grad():
+        torch.testing.assert_close(same.eval()(x)["logits"], earlier.eval()(x)["logits"])
+
+
+def test_joint_training_is_one_stage_where_both_networks_learn() -> None:
+    model = create("r2mfnet", **TINY, **COST_AWARE)
+    assert model.training_stages() == ("single",) and not model.has_stages
+    model.set_stage("single").train()
+    x = torch.rand(2, 1, 32, 16)
+    out = model(x)
+    assert set(out) == {"logits", "coarse_logits"}
+    (out["logits"].mean() + 0.5 * out["coarse_logits"].mean()).backward()
+    for net in (model.coarse, model.fine):
+        assert all(p.grad is not None for p in net.parameters() if p.requires_grad)
+    assert len(model.stage_parameters("single")) == len(list(model.parameters()))
+
+
+def test_cost_aware_model_learns_a_band_on_a_tiny_set() -> None:
+    torch.manual_seed(0)
+    model = create("r2mfnet", **TINY, **COST_AWARE).train()
+    x = torch.rand(4, 1, 32, 16) * 0.2
+    y = torch.zeros(4, 1, 32, 16)
+    y[..., 5:11] = 1.0
+    x = x + 0.8 * y
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    losses = []
+    for _ in range(30):
+        out = model(x)
+        loss = sum(F.binary_cross_entropy_with_logits(v, y) for v in out.values())
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(float(loss.detach()))
+    assert losses[-1] < 0.5 * losses[0]
+    model.eval()
+    with torch.no_grad():
+        dice = ((model(x)["logits"] > 0).float() * y).sum() * 2 / ((model(x)["logits"] > 0).sum() + y.sum())
+    assert dice > 0.9
+
+
+def test_cost_aware_default_run_resumes_exactly(tmp_path: Path) -> None:
+    from r2mfnet.checkpoint import load_checkpoint
+    from r2mfnet.training.run import train
+    from r2mfnet.training.trainer import TrainingInterrupted
+    from tests.helpers import compose_config, tiny_overrides
+
+    overrides = tiny_overrides(tmp_path / "cache", "model=r2mfnet", "trainer.epochs=2",
+                               "evaluate_after_training=false")
+    full = train(compose_config(overrides), tmp_path / "full")
+    assert [h["stage"] for h in full["train"].history] == ["single", "single"]
+    with pytest.raises(TrainingInterrupted) as info:
+        train(compose_config([*overrides, "trainer.max_steps=1"]), tmp_path / "cut")
+    resumed = train(compose_config([*overrides, f"trainer.resume={info.value.checkpoint}"]), tmp_path / "x")
+    assert full["train"].steps == resumed["train"].steps
+    a = load_checkpoint(full["train"].latest_checkpoint)["model"]
+    b = load_checkpoint(resumed["train"].latest_checkpoint)["model"]
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert load_checkpoint(full["train"].latest_checkpoint)["model_config"]["coarse_scale"] == 2
+
+
+def test_cost_aware_model_exports_to_onnx_and_matches_pytorch(tmp_path: Path) -> None:
+    pytest.importorskip("onnxruntime", reason="the deploy extra is not installed (pip install -e '.[deploy]')")
+    import numpy as np
+    import onnxruntime as ort
+
+    from r2mfnet.deploy.onnx_export import export_bytes
+
+    torch.manual_seed(0)
+    model = create("r2mfnet", **TINY, **COST_AWARE).eval()
+    data = export_bytes(model, (64, 32), ["logits", "coarse_logits"], 17)
+    session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
+    x = torch.rand(2, 1, 64, 32)
+    got = session.run(None, {session.get_inputs()[0].name: x.numpy()})
+    with torch.no_grad():
+        want = model(x)
+    np.testing.assert_allclose(got[0], want["logits"].numpy(), atol=1e-4)
+    np.testing.assert_allclose(got[1], want["coarse_logits"].numpy(), atol=1e-4)
