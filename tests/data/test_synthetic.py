@@ -55,11 +55,23 @@ def test_files_are_byte_identical_for_a_seed(tmp_path, dataset):
         assert (root / rel).read_bytes() == (again.parent / rel).read_bytes(), rel
 
 
-def test_case_does_not_depend_on_num_cases():
-    # Case 2 of a 3-case set equals case 2 of any other set with that seed.
-    a = generate_case(2, seed=7, image_height=H, image_width=W)
-    b = generate_case(2, seed=7, image_height=H, image_width=W)
-    np.testing.assert_array_equal(a["views"]["coronal"]["image"], b["views"]["coronal"]["image"])
+def test_case_does_not_depend_on_num_cases(tmp_path, dataset):
+    # Case 2 of the 3-case set equals case 2 of a 4-case set with that seed, file for file, and
+    # the manifest rows of cases 0-2 are the same; the 4-case set has one case more.
+    bigger = generate_dataset(tmp_path / "four", num_cases=4, seed=7, image_height=H, image_width=W,
+                              num_workers=0)
+    small_root, big_root = dataset.parent, bigger.parent
+    for v in VIEWS:
+        for rel in (f"images/syn00002_{v}.png", f"masks/syn00002_{v}.png", f"landmarks/syn00002_{v}.json"):
+            assert (small_root / rel).read_bytes() == (big_root / rel).read_bytes(), rel
+    with open(dataset, newline="") as fh:
+        small_rows = list(csv.DictReader(fh))
+    with open(bigger, newline="") as fh:
+        big_rows = list(csv.DictReader(fh))
+    assert len(small_rows) == 3 * len(VIEWS) and len(big_rows) == 4 * len(VIEWS)
+    assert [r for r in big_rows if r["case_id"] != "syn00003"] == small_rows
+    # and it is a different case from its neighbours (the test would pass for a constant generator)
+    assert (big_root / "images/syn00003_coronal.png").read_bytes() != (small_root / "images/syn00002_coronal.png").read_bytes()
 
 
 def test_manifest_columns_and_files_exist(dataset):

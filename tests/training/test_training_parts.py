@@ -200,18 +200,28 @@ def test_coarse_stage_checkpoint_predicts_with_the_coarse_network(tmp_path):
 
 
 def test_failed_write_keeps_previous_checkpoint(tmp_path, monkeypatch):
+    from pathlib import Path
+
     path = tmp_path / "latest.pt"
     save_checkpoint(path, {"model_config": {}, "model": {"v": 1}})
+    written: list[tuple[Path, int]] = []
+    real_write_bytes = Path.write_bytes
 
-    def boom(*args, **kwargs):
-        raise KeyboardInterrupt  # a kill in the middle of writing
+    def killed_half_way(self, data):
+        # the checkpoint's bytes are going to disk: half of them land, then the process is killed
+        real_write_bytes(self, data[: len(data) // 2])
+        written.append((self, len(data) // 2))
+        raise KeyboardInterrupt
 
-    monkeypatch.setattr(torch, "save", boom)
+    monkeypatch.setattr(Path, "write_bytes", killed_half_way)
     with pytest.raises(KeyboardInterrupt):
-        save_checkpoint(path, {"model_config": {}, "model": {"v": 2}})
+        save_checkpoint(path, {"model_config": {}, "model": {"v": 2, "w": torch.zeros(1000)}})
     monkeypatch.undo()
+    # the kill struck while file bytes were being written (not before), into a file beside the target
+    assert len(written) == 1 and written[0][1] > 2000 and written[0][0].parent == tmp_path
+    assert written[0][0] != path
     assert load_checkpoint(path)["model"]["v"] == 1
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["latest.pt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["latest.pt"]  # no half file left behind
 
 
 def test_early_stopping_patience_and_state():
