@@ -71,9 +71,18 @@ def test_benchmark_script_writes_json_and_table(tmp_path, capsys):
     assert {(r["model"], r["batch"]) for r in result["inference"]} >= {("r2mfnet", 1), ("r2mfnet", 2)}
     data = result["data"]["images_per_s_per_worker"]
     assert set(data) == {"decode+preprocess", "cached", "cached+augment", "decode+preprocess+augment"}
-    assert data["cached"] > data["decode+preprocess"] > 0
+    assert all(rate > 0 for rate in data.values())  # measured, not compared: timings vary with load
+    from r2mfnet.benchmark.report import TARGETS
+
+    assert set(result["targets"]) == set(TARGETS)
     for key in ("r2mfnet_vs_cascade", "data_vs_training", "best_fp32_peak_fraction"):
-        assert result["ratios"][key] > 0 and result["targets"][key]["met"] in (True, False)
+        target = result["targets"][key]
+        assert result["ratios"][key] > 0 and target["measured"] == result["ratios"][key]
+        assert target["target"] == TARGETS[key][1]
+        assert target["met"] is (result["ratios"][key] >= TARGETS[key][1])  # the rule, whatever the timing
+        # and the table says what the JSON says
+        assert ("yes" if target["met"] else "**no**") in next(line for line in table.splitlines()
+                                                             if line.startswith(f"| {TARGETS[key][0]}"))
     # bf16 is measured where the hardware has it, otherwise reported as skipped, never silently lost
     assert "train r2mfnet bf16" in tasks or any("bf16" in k for k in result["errors"])
     assert "| target (issue 7) |" in table and "two_unet_cascade" in table
