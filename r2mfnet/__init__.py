@@ -1,15 +1,12 @@
 """r2mfnet: R2MF-Net and its baselines for spine segmentation in multi-view X-rays.
 
-``NO_ALBUMENTATIONS_UPDATE`` is set here, before anything can import albumentations, because
-albumentations otherwise tries the network on import and no machine of ours has internet.
+Importing the package changes nothing outside it (no environment variable, no ``sys.argv``);
+albumentations' update check is switched off where albumentations is imported
+(:mod:`r2mfnet.data.augment`).
 """
 from __future__ import annotations
 
-import os
-
-os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
-
-from r2mfnet.errors import R2MFNetError  # noqa: E402
+from r2mfnet.errors import R2MFNetError
 
 __version__ = "0.1.0"
 

@@ -167,9 +167,9 @@ def hydra_entry(config_name: str, app: App, cleanup_run_dir: bool = False) -> Ca
     def entry() -> None:
         import hydra
 
-        from r2mfnet.config_dir import config_dir
+        from r2mfnet.config_dir import config_dir, register_resolvers
 
-        os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
+        register_resolvers()
         directory = run_guarded(config_dir)
         main = hydra.main(version_base="1.3", config_path=str(directory), config_name=config_name)(task)
         _run_hydra_main(main, config_name)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 from omegaconf import DictConfig
 
@@ -45,12 +45,30 @@ def config_dir() -> Path:
                       "reinstall r2mfnet, or set R2MFNET_CONFIG_DIR to a copy of configs/")
 
 
+def _rank_zero(on_rank_zero: Any, elsewhere: Any = None) -> Any:
+    """``${r2mfnet_rank_zero:a,b}``: ``a`` in a single process or on torchrun's rank 0, else ``b``.
+
+    Training's Hydra settings use it so that only rank 0 writes the run folder's ``.hydra/`` and
+    log file (the ranks share that folder), without rewriting the command line per rank.
+    """
+    return on_rank_zero if int(os.environ.get("RANK", "0")) == 0 else elsewhere
+
+
+def register_resolvers() -> None:
+    """Register the configs' own interpolations (idempotent); before Hydra composes a config."""
+    from omegaconf import OmegaConf
+
+    if not OmegaConf.has_resolver("r2mfnet_rank_zero"):
+        OmegaConf.register_new_resolver("r2mfnet_rank_zero", _rank_zero)
+
+
 def compose(config_name: str, overrides: Sequence[str] = ()) -> DictConfig:
     """The config ``config_name`` with ``overrides``, as its entry point would see it (minus ``hydra``)."""
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
 
+    register_resolvers()
     if GlobalHydra.instance().is_initialized():
         # Called from inside a running entry point (r2mfnet-compare composes each run's training
         # config): Hydra is already set up on this same config folder and cannot be set up twice.

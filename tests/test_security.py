@@ -25,7 +25,7 @@ from r2mfnet.atomic import atomic_write_text
 from r2mfnet.checkpoint import (
     FORMAT, load_checkpoint, model_change, save_checkpoint, save_trusted_state,
 )
-from r2mfnet.config import validate
+from r2mfnet.training.run_config import validate
 from r2mfnet.errors import CheckpointError, ConfigError, OutputError
 from r2mfnet.models import create
 from tests.helpers import ROOT, compose_config, run_script, tiny_overrides

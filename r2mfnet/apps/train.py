@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import shutil
-import sys
 from pathlib import Path
 
 from omegaconf import DictConfig
@@ -63,17 +61,6 @@ def move_run_records(hydra_run_dir: Path, run_dir: Path) -> None:
         hydra_run_dir.rmdir()  # only if nothing else is there
 
 
-def _quiet_non_zero_ranks() -> None:
-    """Under torchrun only rank 0 writes Hydra's config copy and log file into the run folder."""
-    if int(os.environ.get("RANK", "0")) > 0:
-        sys.argv += [o for o in ("hydra.output_subdir=null", "hydra/job_logging=stdout")
-                     if not any(a.startswith(o.split("=")[0] + "=") for a in sys.argv[1:])]
-
-
-_entry = hydra_entry(CONFIG_NAME, run, cleanup_run_dir=True)
-
-
-def main() -> None:
-    """Console entry point."""
-    _quiet_non_zero_ranks()
-    _entry()
+# Under torchrun only rank 0 writes Hydra's .hydra/ and train.log into the shared run folder:
+# configs/config.yaml says so (hydra.output_subdir and hydra/job_logging=rank_zero).
+main = hydra_entry(CONFIG_NAME, run, cleanup_run_dir=True)

@@ -42,9 +42,20 @@ import numpy as np
 from r2mfnet.data.views import MIRRORED_VIEW
 from r2mfnet.errors import ConfigError
 
-os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
-
 __all__ = ["AUGMENT_DEFAULTS", "Augmenter", "build_augmentation"]
+
+
+def _albumentations():
+    """The albumentations module, imported with its update check off.
+
+    albumentations otherwise asks the network for a newer version on import (none of our machines
+    has internet, and a run must not depend on it); ``NO_ALBUMENTATIONS_UPDATE`` is its switch and
+    has to be set before the first import, which is here and nowhere else in r2mfnet.
+    """
+    os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
+    import albumentations
+
+    return albumentations
 
 AUGMENT_DEFAULTS: dict[str, Any] = {
     "enabled": True,
@@ -146,7 +157,8 @@ class Augmenter:
 
     def _build(self):
         import cv2
-        import albumentations as A
+
+        A = _albumentations()
 
         c = self.cfg
         ts = []

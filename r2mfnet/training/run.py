@@ -12,7 +12,7 @@ from typing import Any, Callable
 
 from omegaconf import DictConfig, OmegaConf
 
-from r2mfnet.config import RunConfig, build_model, validate
+from r2mfnet.training.run_config import RunConfig, build_model, validate
 from r2mfnet.data.build import build_dataset, load_splits, preprocess_spec, resolve_manifest
 from r2mfnet.errors import ConfigError
 from r2mfnet.training import distributed

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from r2mfnet.config import EvalConfig, validate
+from r2mfnet.training.run_config import EvalConfig, validate
 from r2mfnet.errors import ConfigError
 from r2mfnet.evaluation import BoundaryTolerance, SegmentationMetric
 

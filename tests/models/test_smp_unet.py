@@ -43,7 +43,7 @@ def test_without_the_extra_it_is_unlisted_and_asking_names_the_install():
     res = _python("""
         import json, sys
         sys.modules["segmentation_models_pytorch"] = None  # what an install without the extra sees
-        from r2mfnet.config import build_model
+        from r2mfnet.training.run_config import build_model
         from r2mfnet.errors import ConfigError
         from r2mfnet.models import available_models, create
         messages = []
@@ -89,7 +89,7 @@ def test_unknown_name_still_lists_the_models():
 
 @needs_smp
 def test_listed_and_built_from_its_config_file():
-    from r2mfnet.config import build_model, validate
+    from r2mfnet.training.run_config import build_model, validate
     from r2mfnet.models.peers.smp_unet import SmpUNet
 
     assert "smp_unet" in available_models()

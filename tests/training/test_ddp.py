@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from r2mfnet.config import validate
+from r2mfnet.training.run_config import validate
 from r2mfnet.data.build import resolve_manifest
 from r2mfnet.checkpoint import load_checkpoint
 from r2mfnet.training.run import train

@@ -8,7 +8,7 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from r2mfnet.config import validate
+from r2mfnet.training.run_config import validate
 from r2mfnet.errors import ConfigError
 from r2mfnet.checkpoint import load_checkpoint
 from r2mfnet.training.run import train
@@ -28,7 +28,7 @@ def test_every_experiment_composes_and_validates(experiment):
 
 @pytest.mark.parametrize("model", sorted(p.stem for p in (CONFIG_DIR / "model").glob("*.yaml")))
 def test_every_model_config_builds(model):
-    from r2mfnet.config import build_model
+    from r2mfnet.training.run_config import build_model
 
     run = validate(compose_config([f"model={model}", "model.base_channels=4", "model.depth=2"]))
     try:
@@ -50,7 +50,7 @@ def test_unknown_key_and_wrong_type_name_the_key():
     with pytest.raises(ConfigError, match="epochz"):
         validate(cfg)
     with pytest.raises(ConfigError, match="model 'unet'"):
-        from r2mfnet.config import build_model
+        from r2mfnet.training.run_config import build_model
 
         build_model({"name": "unet", "nonsense": 1})
 

@@ -112,7 +112,7 @@ def test_evaluation_fails_when_a_requested_view_cannot_be_evaluated(tmp_path, ca
     from r2mfnet.models import create
 
     run = compose_config(tiny_overrides(cache_dir))
-    from r2mfnet.config import validate
+    from r2mfnet.training.run_config import validate
 
     cfg = validate(run)
     records = load_splits(cfg.data)["test"]

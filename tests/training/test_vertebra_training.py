@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from r2mfnet.config import validate
+from r2mfnet.training.run_config import validate
 from r2mfnet.data.dataset import SegmentationDataset
 from r2mfnet.data.manifest import load_manifest
 from r2mfnet.errors import ConfigError

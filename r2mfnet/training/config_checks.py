@@ -1,6 +1,6 @@
 """Value checks of the run configuration, done before anything is read or written.
 
-The schema (:mod:`r2mfnet.config`) already rejects unknown keys and wrong types; these rules
+The schema (:mod:`r2mfnet.training.run_config`) already rejects unknown keys and wrong types; these rules
 reject values of the right type that would only fail later, deep inside torch (a negative
 learning rate, a NaN weight decay, a batch of zero images, an unknown schedule name), after the
 run folder and TensorBoard files exist. Each rule names its key, so the message is one line a
