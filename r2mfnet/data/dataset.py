@@ -21,7 +21,7 @@ import numpy as np
 
 from r2mfnet.data.io import ImageData, read_image, read_mask
 from r2mfnet.data.manifest import ViewRecord
-from r2mfnet.data.preprocess import Letterbox, LetterboxTransform, clahe as _clahe, normalize_intensity
+from r2mfnet.data.preprocess import Letterbox, clahe as _clahe, normalize_intensity
 from r2mfnet.errors import ConfigError, DataError
 
 __all__ = ["SegmentationDataset", "load_view", "item_seed"]
@@ -140,12 +140,6 @@ class SegmentationDataset:
     def set_epoch(self, epoch: int) -> None:
         """Select the augmentation draw of ``epoch`` (call at the start of every epoch)."""
         self.epoch = int(epoch)
-
-    def transform_for(self, index: int) -> LetterboxTransform:
-        """The letterbox geometry of record ``index`` (no decoding once the item was loaded)."""
-        if index not in self._shapes:
-            self._shapes[index] = read_image(self.records[index].image).shape
-        return self.letterbox.fit(self._shapes[index])
 
     # ---- loading ------------------------------------------------------------------------
     def _load(self, index: int) -> tuple[np.ndarray, np.ndarray]:
