@@ -53,10 +53,10 @@ def _tensors(value: Any) -> list[torch.Tensor]:
 
 
 def _clone_args(value: Any) -> Any:
-    """A detached copy of a part's inputs that collects gradients (as its real inputs do)."""
+    """A detached copy of a part's inputs that needs a gradient where the real input did (an
+    intermediate feature does, the image does not)."""
     if isinstance(value, torch.Tensor):
-        copy = value.detach().clone()
-        return copy.requires_grad_(copy.is_floating_point())
+        return value.detach().clone().requires_grad_(value.requires_grad)
     if isinstance(value, (list, tuple)):
         # a feature list passed several times (MC-Skip's context) stays one list
         return type(value)(_clone_args(v) for v in value)
