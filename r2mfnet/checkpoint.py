@@ -2,7 +2,8 @@
 
 A checkpoint is a dict of tensors and plain values (numbers, text, lists, dicts) saved with
 ``torch.save``. Its ``model_config`` (the registry name and keyword arguments) and ``preprocess``
-(input size, CLAHE) are all that :func:`load_model` and the predictor need, in the manner of
+(input size, CLAHE) are all that :func:`load_trained` (a :class:`LoadedCheckpoint`: model,
+preprocessing, config, stage) gives the predictor, the ONNX export and the benchmarks, in the manner of
 nnU-Net's self-describing checkpoints. Training state (optimiser, scheduler, scaler, RNG, data
 position, early stopping) rides along so that a run can resume exactly.
 
@@ -24,6 +25,7 @@ import hashlib
 import io
 import pickle
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -259,17 +261,48 @@ def input_size_of(preprocess: dict[str, Any], source: str) -> tuple[int, int]:
     return height, width
 
 
-def load_model(path: str | Path, map_location: str | torch.device = "cpu") -> nn.Module:
-    """Rebuild the trained model stored at ``path``, in eval mode.
+@dataclass(frozen=True)
+class LoadedCheckpoint:
+    """A trained model as its checkpoint describes it: what prediction, export and benchmarks need.
 
-    The preprocessing the model was trained with is attached as ``model.preprocess_config``.
+    ``model`` is rebuilt, in eval mode, with its stage set (see :func:`load_trained`);
+    ``preprocess`` is what the model was trained with (``input_size``, ``clahe``, ``normalize``),
+    ``config`` the whole run config the trainer stored ({} for a hand-converted file), ``stage``
+    the training stage the weights come from (``None`` when not recorded).
+    """
+
+    path: Path
+    model: nn.Module
+    preprocess: dict[str, Any]
+    config: dict[str, Any]
+    stage: str | None
+
+    @property
+    def input_size(self) -> tuple[int, int]:
+        """The model input ``(height, width)``; a :class:`CheckpointError` naming the file if absent."""
+        return input_size_of(self.preprocess, f"checkpoint '{self.path}'")
+
+    @property
+    def use_clahe(self) -> bool:
+        return bool(self.preprocess.get("clahe", False))
+
+
+def load_trained(path: str | Path, map_location: str | torch.device = "cpu") -> LoadedCheckpoint:
+    """Rebuild the trained model stored at ``path`` with its preprocessing, config and stage.
+
     A checkpoint saved during the coarse stage (``best_coarse.pt``) holds a fine network that was
     never trained, so its model predicts with the coarse network alone; any other runs the whole
     cascade.
     """
     state = load_checkpoint(path, map_location=map_location)
     model = build_model_from_state(state, source=f"checkpoint '{path}'")
-    model.preprocess_config = dict(state.get("preprocess", {}))
+    stage = state.get("stage")
     if isinstance(model, SegmentationModel):
-        model.set_stage("coarse" if state.get("stage") == "coarse" and model.has_stages else model.SINGLE)
-    return model.eval()
+        model.set_stage("coarse" if stage == "coarse" and model.has_stages else model.SINGLE)
+    return LoadedCheckpoint(path=Path(path), model=model.eval(), preprocess=dict(state.get("preprocess") or {}),
+                            config=dict(state.get("config") or {}), stage=stage)
+
+
+def load_model(path: str | Path, map_location: str | torch.device = "cpu") -> nn.Module:
+    """The model of :func:`load_trained` alone (its preprocessing is in ``load_trained(path).preprocess``)."""
+    return load_trained(path, map_location=map_location).model

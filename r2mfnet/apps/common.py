@@ -1,4 +1,4 @@
-"""What several applications need from their config: a predictor, a required value, a path."""
+"""What several applications need from their config: a predictor, a required value, the command line."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -20,21 +20,12 @@ def required(cfg: DictConfig, key: str, hint: str = "") -> Any:
 
 
 def build_predictor(cfg: DictConfig, checkpoint: str | Path | None = None) -> Any:
-    """A :class:`~r2mfnet.inference.predictor.Predictor` from ``checkpoint`` (default
-    ``cfg.checkpoint``) with the config's ``tta_flip``, ``device``, ``threshold`` and mask clean-up
-    (``postprocess``, ``cleanup``; :mod:`r2mfnet.inference.postprocess`).
+    """:func:`r2mfnet.inference.build_predictor` on this command's config (its predictor keys:
+    ``checkpoint`` or ``backend=onnx`` with ``onnx_model``, ``tta_flip``, ``device``,
+    ``threshold``, ``postprocess``, ``cleanup``); ``checkpoint`` replaces ``cfg.checkpoint``."""
+    from r2mfnet.inference import build_predictor as build
 
-    One function because every application that predicts (predict, evaluate, evaluate_cobb,
-    vertebra_compare) reads the same four keys with the same meaning.
-    """
-    from r2mfnet.inference.predictor import Predictor
-
-    path = checkpoint if checkpoint is not None else required(
-        cfg, "checkpoint", "a best.pt written by scripts/train.py")
-    return Predictor.from_checkpoint(
-        str(path), tta_flip=bool(cfg.get("tta_flip", False)), device=cfg.get("device"),
-        threshold=float(cfg.get("threshold", 0.5)),
-        postprocess=bool(cfg.get("postprocess", True)), cleanup=cfg.get("cleanup"))
+    return build(cfg, **({"checkpoint": str(checkpoint)} if checkpoint is not None else {}))
 
 
 def command_line(name: str) -> str:

@@ -40,7 +40,7 @@ def _add_cobb(result_path: Path, cache_dir: Path, data_root: str | None) -> None
     from r2mfnet.apps.cobb_harness import evaluate_spineweb16
     from r2mfnet.atomic import atomic_write_json
     from r2mfnet.data.spineweb16 import default_root, prepare_spineweb16
-    from r2mfnet.inference.predictor import Predictor
+    from r2mfnet.inference import build_predictor
 
     result = json.loads(result_path.read_text())
     checkpoint = result_path.parent / "checkpoints" / "best.pt"
@@ -48,7 +48,7 @@ def _add_cobb(result_path: Path, cache_dir: Path, data_root: str | None) -> None
         return
     root = Path(data_root) if data_root else default_root()
     manifest = prepare_spineweb16(root, cache_dir / "spineweb16")
-    measured = evaluate_spineweb16(manifest, root=root, predictor=Predictor.from_checkpoint(checkpoint, device="cpu"),
+    measured = evaluate_spineweb16(manifest, root=root, predictor=build_predictor(checkpoint=str(checkpoint), device="cpu"),
                                    checkpoint=checkpoint, split="test", progress=False)
     result["cobb_predicted"] = [row for row in measured["rows"] if str(row["source"]).startswith("pred/")]
     atomic_write_json(result_path, result)

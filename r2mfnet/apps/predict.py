@@ -24,22 +24,6 @@ from r2mfnet.errors import ConfigError, DataError
 
 USAGE = ("r2mfnet-predict checkpoint=PATH input=FILE_OR_FOLDER_OR_MANIFEST output_dir=DIR "
          "(or backend=onnx onnx_model=model.onnx instead of checkpoint)")
-BACKENDS = ("torch", "onnx")
-
-
-def _onnx_predictor(cfg: DictConfig, settings: dict[str, Any]) -> Any:
-    """``backend=onnx``: an :class:`~r2mfnet.inference.onnx_predictor.OnnxPredictor` (no PyTorch)
-    with this command's threshold, flip TTA and clean-up options, as ``build_predictor`` reads them."""
-    from r2mfnet.inference.onnx_predictor import OnnxPredictor
-
-    model = required(cfg, "onnx_model", "backend=onnx needs onnx_model=PATH.onnx (written by r2mfnet-export)")
-    predictor = OnnxPredictor(str(model), threshold=float(cfg.get("threshold", 0.5)),
-                              tta_flip=bool(cfg.get("tta_flip", False)),
-                              postprocess=bool(cfg.get("postprocess", True)), cleanup=cfg.get("cleanup"),
-                              threads=int(cfg.get("threads", 0) or 0))
-    settings.update(backend="onnx", onnx_model=str(model), threshold=predictor.threshold,
-                    tta_flip=predictor.tta_flip)
-    return predictor
 
 
 def _mask_sources(cfg: DictConfig, masks_src: str, settings: dict[str, Any]
@@ -54,23 +38,13 @@ def _mask_sources(cfg: DictConfig, masks_src: str, settings: dict[str, Any]
             return read_mask(iv.mask)
 
         return manifest_mask, None, "manifest masks, not predicted"
-    backend = str(cfg.get("backend", "torch"))
-    if backend not in BACKENDS:
-        raise ConfigError(f"backend must be one of {', '.join(BACKENDS)}, got '{backend}'")
-    if backend == "onnx":
-        onnx_predictor = _onnx_predictor(cfg, settings)
-
-        def onnx_labels(iv: InputView, raw: np.ndarray) -> np.ndarray:
-            return onnx_predictor.predict_label_maps([raw])[0]
-
-        return (lambda iv, raw: onnx_predictor.predict_mask(raw),
-                onnx_labels if onnx_predictor.num_classes > 1 else None, "predicted masks")
-    if not cfg.get("checkpoint"):
+    onnx = cfg.get("backend") == "onnx"
+    if not onnx and not cfg.get("checkpoint"):
         raise ConfigError("checkpoint=PATH is required (a best.pt written by scripts/train.py)"
                           ", or masks=manifest to measure a manifest's own masks")
-    predictor = build_predictor(cfg)
-    settings.update(checkpoint=str(cfg.checkpoint), threshold=predictor.threshold,
-                    tta_flip=predictor.tta_flip)
+    predictor = build_predictor(cfg)  # a Predictor, or an OnnxPredictor for backend=onnx
+    source = {"backend": "onnx", "onnx_model": str(cfg.onnx_model)} if onnx else {"checkpoint": str(cfg.checkpoint)}
+    settings.update(**source, threshold=predictor.threshold, tta_flip=predictor.tta_flip)
 
     def predicted_mask(iv: InputView, raw: np.ndarray) -> np.ndarray:
         return predictor.predict_mask(raw)
@@ -78,7 +52,8 @@ def _mask_sources(cfg: DictConfig, masks_src: str, settings: dict[str, Any]
     def get_labels(iv: InputView, raw: np.ndarray) -> np.ndarray:
         return predictor.predict_label_maps([raw])[0]
 
-    has_levels = int(predictor.model.model_config.get("num_classes", 1)) > 1
+    model_config = predictor.model_config if onnx else predictor.model.model_config
+    has_levels = int(model_config.get("num_classes", 1)) > 1
     return predicted_mask, get_labels if has_levels else None, "predicted masks"
 
 

@@ -1,6 +1,6 @@
 """A trained checkpoint -> one ONNX file: the whole model, its contract, checked before writing.
 
-What is exported: the model as :func:`r2mfnet.checkpoint.load_model` rebuilds it, in eval mode (a
+What is exported: the model as :func:`r2mfnet.checkpoint.load_trained` rebuilds it, in eval mode (a
 coarse-stage checkpoint runs the coarse network alone, as the PyTorch predictor does), for one
 input ``image`` ``[batch, 1, H, W]`` float32 with a dynamic batch and the checkpoint's fixed
 ``H x W`` (the letterbox always produces it), returning ``logits`` and, for a cascade,
@@ -219,16 +219,15 @@ def export_checkpoint(checkpoint: str | Path, output: str | Path, *, opset: int 
 
     from r2mfnet import __version__
     from r2mfnet.atomic import atomic_write
-    from r2mfnet.checkpoint import input_size_of, load_checkpoint, load_model
+    from r2mfnet.checkpoint import load_trained
     from r2mfnet.inference.onnx_contract import build_contract
     from r2mfnet.inference.postprocess import cleanup_params
 
     onnx, _ = _require_deploy()
     params = cleanup_params(cleanup)
-    state = load_checkpoint(checkpoint)
-    model = load_model(checkpoint)
-    pre = dict(getattr(model, "preprocess_config", {}) or {})
-    hw = list(input_size_of(pre, f"checkpoint '{checkpoint}'"))
+    loaded = load_trained(checkpoint)
+    model, pre = loaded.model, loaded.preprocess
+    hw = list(loaded.input_size)
     contract_args = dict(model_config=dict(model.model_config), preprocess=pre, opset=opset,
                          threshold=threshold, postprocess=postprocess,
                          cleanup={f: getattr(params, f) for f in ("max_offset", "min_size", "max_hole")},
@@ -247,7 +246,7 @@ def export_checkpoint(checkpoint: str | Path, output: str | Path, *, opset: int 
         prepared = [preprocess_image(raw, letterbox, use_clahe=bool(pre.get("clahe")))[0] for raw in samples]
         batch = np.concatenate([batch, np.stack(prepared)[:, None].astype(np.float32)])
     checked = verify(model, data, batch, names, threshold, atol, min_dice)
-    source = {"checkpoint": Path(checkpoint).name, "stage": state.get("stage"),
+    source = {"checkpoint": Path(checkpoint).name, "stage": loaded.stage,
               "roi_align_nodes": n_roi, "verification": checked.to_dict()}
     contract = build_contract(outputs=names, source=source, **contract_args)
     attach_contract(proto, contract)

@@ -63,9 +63,9 @@ def _compose(overrides: Sequence[str]):
 def _inference_ms_per_image(checkpoint: Path, records: list, repeats: int = 8) -> float:
     """Median wall time of one original-size prediction (preprocessing and inverse included)."""
     from r2mfnet.data.dataset import load_view
-    from r2mfnet.inference.predictor import Predictor
+    from r2mfnet.inference import build_predictor
 
-    predictor = Predictor.from_checkpoint(checkpoint, device="cpu")
+    predictor = build_predictor(checkpoint=str(checkpoint), device="cpu")
     images = [load_view(r)[2].array for r in records[:repeats]]
     predictor.predict_probability(images[0])  # warm-up
     times = []

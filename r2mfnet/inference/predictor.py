@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -19,6 +19,9 @@ from torch import nn
 from r2mfnet.data.preprocess import Letterbox, LetterboxTransform, clahe, normalize_intensity
 from r2mfnet.inference.postprocess import CleanupParams, cleanup_params, flip_tta
 from r2mfnet.inference.predictions import MaskPredictions
+
+if TYPE_CHECKING:
+    from r2mfnet.checkpoint import LoadedCheckpoint
 
 
 def _device(name: str | None) -> torch.device:
@@ -77,12 +80,14 @@ class Predictor(MaskPredictions):
     @classmethod
     def from_checkpoint(cls, path: str | Path, **kwargs: Any) -> "Predictor":
         """Build from a trainer checkpoint: model and preprocessing come from the file."""
-        from r2mfnet.checkpoint import input_size_of, load_model
+        from r2mfnet.checkpoint import load_trained
 
-        model = load_model(path)
-        pre = model.preprocess_config
-        size = input_size_of(pre, f"checkpoint '{path}'")
-        return cls(model, input_size=size, use_clahe=bool(pre.get("clahe", False)), **kwargs)
+        return cls.from_loaded(load_trained(path), **kwargs)
+
+    @classmethod
+    def from_loaded(cls, loaded: "LoadedCheckpoint", **kwargs: Any) -> "Predictor":
+        """Build from a :class:`~r2mfnet.checkpoint.LoadedCheckpoint` (model and preprocessing)."""
+        return cls(loaded.model, input_size=loaded.input_size, use_clahe=loaded.use_clahe, **kwargs)
 
     def preprocess(self, image: np.ndarray):
         """Raw image (any range, original size) -> model-size float32 array and its transform."""

@@ -108,17 +108,15 @@ def train(cfg: DictConfig | dict, hydra_run_dir: str | Path,
 def evaluate_split(checkpoint: Path, splits: dict[str, list], run: RunConfig, out_dir: Path) -> dict[str, Any] | None:
     """Evaluate ``checkpoint`` on ``run.eval.split`` at original resolution and print the tables."""
     from r2mfnet.evaluation.evaluate import evaluate_records, print_summary
-    from r2mfnet.inference.predictor import Predictor
+    from r2mfnet.inference import build_predictor
 
     records = splits.get(run.eval.split) or []
     if not records:
         log.warning("split '%s' is empty: no final evaluation", run.eval.split)
         return None
-    predictor = Predictor.from_checkpoint(
-        checkpoint, tta_flip=run.eval.tta_flip, threshold=run.eval.threshold,
-        postprocess=run.eval.postprocess, cleanup=run.eval.cleanup,
-        device="cuda" if run.trainer.device != "cpu" and _cuda() else "cpu",
-    )
+    predictor = build_predictor(  # the eval section holds the predictor keys (tta_flip, threshold, ...)
+        vars(run.eval), checkpoint=str(checkpoint),
+        device="cuda" if run.trainer.device != "cpu" and _cuda() else "cpu")
     summary = evaluate_records(
         predictor, records, out_dir, tau=run.eval.tau, tau_mm=run.eval.tau_mm,
         tau_height_fraction=run.eval.tau_height_fraction,
