@@ -83,7 +83,7 @@ def _load_data(source: str | Path | io.BytesIO, map_location: Any, what: str) ->
         raise CheckpointError(
             f"{what} asks to build Python objects{asked}, not only tensors and numbers; r2mfnet "
             "refuses it because loading such a file can run code. Only if you trust its author, "
-            "convert it once yourself with r2mfnet.checkpoint.save_trusted_state (README, "
+            "convert it once yourself with r2mfnet.checkpoint.save_trusted_state (docs/guide.md, "
             "'Failure behaviour', gives the one-line command)"
         ) from None
 

@@ -1,4 +1,4 @@
-"""``scripts/vertebra_picture.py``: the vertebra-level report picture of docs/vertebrae.md (and README).
+"""``scripts/vertebra_picture.py``: the vertebra-level report picture of docs/vertebrae.md (and docs/measurements.md).
 
 Root config ``configs/vertebra_picture.yaml`` (``out=``, ``seed=``). Generates a few synthetic
 cases at 1024 x 512 (cached under ``.cache/r2mfnet/vertebra_picture``), takes the coronal view

@@ -1,7 +1,7 @@
 """Separated-vertebra F1: does the mask keep neighbouring vertebrae apart?
 
 Dice and boundary F1 barely move when a mask bridges the disc between two vertebrae, yet the
-end-plate Cobb method needs separate vertebrae (README, "Clinical measurements"). This metric
+end-plate Cobb method needs separate vertebrae (docs/measurements.md). This metric
 counts vertebrae as connected components and matches them one to one (exact rules in
 ``docs/metrics.md``, section "Separated vertebrae"):
 
