@@ -35,15 +35,12 @@ Command (:mod:`r2mfnet.apps.vertebra_compare`)::
 """
 from __future__ import annotations
 
-import json
 import logging
-import time
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
-from r2mfnet.errors import MeasurementError, R2MFNetError
 from r2mfnet.evaluation.vertebra_metrics import VertebraMetric
 
 log = logging.getLogger("r2mfnet.evaluation.vertebra_compare")
@@ -60,23 +57,11 @@ SOURCES = {
 
 
 def labels_triple(labels: np.ndarray, image_height: int) -> tuple[list[float] | None, dict[str, Any]]:
-    """``(angles.csv-rule triple, info)`` of one label map; ``(None, {"error": ...})`` on failure."""
-    from r2mfnet.measure.aasce import aasce_angles_from_landmarks
-    from r2mfnet.measure.vertebra_labels import measure_labels
+    """``(angles.csv-rule triple, info)`` of one label map (:func:`r2mfnet.evaluation.cobb.
+    measure_labels_triple`); ``(None, {"error": ...})`` on failure."""
+    from r2mfnet.evaluation.cobb import measure_labels_triple
 
-    try:
-        m = measure_labels(labels)
-        corners = np.stack([v.corners for v in m.vertebrae])
-        tri = [float(x) for x in aasce_angles_from_landmarks(corners, image_height)]
-    except MeasurementError as exc:
-        return None, {"error": str(exc)}
-    main = m.main_curve
-    return tri, {
-        "missing": m.report.missing,
-        "dropped": m.report.dropped,
-        "endplate_main": float(m.main_angle),
-        "main_curve": None if main is None else {k: main[k] for k in ("upper", "lower", "apex")},
-    }
+    return measure_labels_triple(labels, image_height)
 
 
 def oracle_labels(labels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -91,21 +76,39 @@ def oracle_labels(labels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return labels_from_probabilities(onehot, tf)
 
 
-def _stats(per_image: list[dict[str, Any]], key: str) -> dict[str, Any] | None:
-    from r2mfnet.measure.evaluate import angle_stats, smape
-
-    sel = [r for r in per_image if key in r["measured"]]
-    if not sel:
-        return None
-    stats = angle_stats([r["measured"][key] for r in sel], [r["reference"] for r in sel])
-    ok = [r for r in sel if r["measured"][key] is not None]
-    stats["smape_main_pct"] = round(smape(np.array([r["measured"][key][0] for r in ok]),
-                                          np.array([r["reference"][0] for r in ok])), 3) if ok else None
+def _with_label_extras(row: dict[str, Any], per_image: list[dict[str, Any]]) -> dict[str, Any]:
+    """A statistics row named by :data:`SOURCES`; label-map rows also get the clinical end-plate
+    MAE of the main curve and the count of images with a missing level."""
+    key = row["source"]
+    row = {**row, "what": SOURCES.get(key, row["what"])}
     if key.endswith("vertebra_level"):
-        ep = [(r["info"][key]["endplate_main"], r["reference"][0]) for r in ok]
-        stats["mae_endplate_main_deg"] = round(float(np.mean([abs(a - b) for a, b in ep])), 3) if ep else None
-        stats["images_with_missing_levels"] = sum(1 for r in ok if r["info"][key].get("missing"))
-    return {"source": key, "what": SOURCES[key], **stats}
+        ok = [r for r in per_image if r["measured"].get(key) is not None]
+        ep = [abs(r["info"][key]["endplate_main"] - r["reference"][0]) for r in ok]
+        row["mae_endplate_main_deg"] = float(np.mean(ep)) if ep else None
+        row["images_with_missing_levels"] = sum(1 for r in ok if r["info"][key].get("missing"))
+    return row
+
+
+def _sources(oracle_size: tuple[int, int] | None, binary_predictor: Any, predictor: Any,
+             segmentation: VertebraMetric) -> list[Any]:
+    """The comparison's mask sources (:class:`r2mfnet.evaluation.cobb.Source`), in row order."""
+    from r2mfnet.evaluation.cobb import Source
+    from r2mfnet.evaluation.cobb_spineweb16 import gt_labels, gt_mask, predicted_mask, raw_image
+
+    sources = [Source("gt_mask", "mask", gt_mask), Source("gt_labels", "labels", gt_labels)]
+    if oracle_size is not None:
+        sources.append(Source("oracle_labels", "labels",
+                              lambda image, memo: oracle_labels(gt_labels(image, memo), oracle_size)))
+    if binary_predictor is not None:
+        sources.append(Source("pred_mask", "mask", predicted_mask(binary_predictor)))
+    if predictor is not None:
+        def predicted_labels(image: Any, memo: dict) -> np.ndarray:
+            pred = predictor.predict_label_maps([raw_image(image, memo)])[0]
+            segmentation.update(pred, gt_labels(image, memo), image.case_id, image.view)
+            return pred
+
+        sources.append(Source("pred_labels", "labels", predicted_labels))
+    return sources
 
 
 def compare_spineweb16(
@@ -124,87 +127,23 @@ def compare_spineweb16(
     With a ``checkpoint`` and ``split="test"``, *every* row is computed on that checkpoint's
     held-out images only, so that the rows compare. ``binary_checkpoint`` (a binary model trained
     on the same split) adds the clinical layer's measurement of its predicted masks: the side by
-    side of binary-mask and vertebra-level measurement from predictions.
+    side of binary-mask and vertebra-level measurement from predictions. The loop is
+    :func:`r2mfnet.evaluation.cobb.evaluate_sources`.
     """
-    from r2mfnet.data.io import image_shape, read_image, read_mask
-    from r2mfnet.data.labels import read_label_map
-    from r2mfnet.data.manifest import load_manifest
-    from r2mfnet.measure.evaluate import measure_triple
+    from r2mfnet.evaluation.cobb import evaluate_sources, source_rows
+    from r2mfnet.evaluation.cobb_spineweb16 import spineweb16_images
+    from r2mfnet.inference.predictor import Predictor
 
-    records_all = load_manifest(manifest, check_images=False)
-    records = [r for r in records_all if r.landmarks is not None][:: max(1, int(every))]
-    if limit is not None:
-        records = records[: int(limit)]
-    predictor, pred_ids, pred_note = None, None, None
-    if checkpoint is not None:
-        from r2mfnet.inference.predictor import Predictor
-        from r2mfnet.evaluation.held_out import checkpoint_test_case_ids
-
-        predictor = Predictor.from_checkpoint(checkpoint, device="cpu")
-        if split == "test":
-            pred_ids, pred_note = checkpoint_test_case_ids(Path(checkpoint), records_all, "spineweb16")
-        else:
-            pred_note = "all images (some may have been seen in training)"
-    if pred_ids is not None:
-        records = [r for r in records if r.case_id in pred_ids]
-    binary_predictor = None
-    if binary_checkpoint is not None:
-        from r2mfnet.inference.predictor import Predictor
-
-        binary_predictor = Predictor.from_checkpoint(binary_checkpoint, device="cpu")
-    items = records
-    if progress:
-        from tqdm.auto import tqdm
-
-        items = tqdm(records, desc="SpineWeb16 binary vs vertebra-level", dynamic_ncols=True)
-    per_image: list[dict[str, Any]] = []
-    seconds: dict[str, float] = {}
+    images, pred_note = spineweb16_images(manifest, every, limit, checkpoint,
+                                          split if checkpoint is not None else "all")
+    predictor = None if checkpoint is None else Predictor.from_checkpoint(checkpoint, device="cpu")
+    binary_predictor = (None if binary_checkpoint is None
+                        else Predictor.from_checkpoint(binary_checkpoint, device="cpu"))
     segmentation = VertebraMetric()  # the 18-class checkpoint's per-vertebra Dice and identification
-    for rec in items:
-        lm = json.loads(Path(rec.landmarks).read_text(encoding="utf-8"))
-        ref = lm.get("cobb_angles_deg")
-        if ref is None:
-            continue
-        shape = image_shape(rec.image)
-        row: dict[str, Any] = {"case_id": rec.case_id, "reference": [float(x) for x in ref],
-                               "measured": {}, "info": {}}
-        if rec.mask is not None:
-            mask = read_mask(rec.mask)
-            for m in binary_methods:
-                t = time.perf_counter()
-                tri, err = measure_triple(mask, m)
-                seconds[f"gt_mask/{m}"] = seconds.get(f"gt_mask/{m}", 0.0) + time.perf_counter() - t
-                row["measured"][f"gt_mask/{m}"] = tri
-                if err:
-                    row["info"][f"gt_mask/{m}"] = {"error": err}
-        t = time.perf_counter()
-        gt_labels = read_label_map(rec.landmarks, shape)
-        tri, info = labels_triple(gt_labels, shape[0])
-        seconds["gt_labels/vertebra_level"] = seconds.get("gt_labels/vertebra_level", 0.0) + time.perf_counter() - t
-        row["measured"]["gt_labels/vertebra_level"] = tri
-        row["info"]["gt_labels/vertebra_level"] = info
-        if oracle_size is not None:
-            tri, info = labels_triple(oracle_labels(gt_labels, oracle_size), shape[0])
-            row["measured"]["oracle_labels/vertebra_level"] = tri
-            row["info"]["oracle_labels/vertebra_level"] = info
-        if binary_predictor is not None:
-            pred_mask = binary_predictor.predict_mask(read_image(rec.image).array)
-            for m in binary_methods:
-                tri, err = measure_triple(pred_mask, m)
-                row["measured"][f"pred_mask/{m}"] = tri
-                if err:
-                    row["info"][f"pred_mask/{m}"] = {"error": err}
-        if predictor is not None:
-            try:
-                pred = predictor.predict_label_maps([read_image(rec.image).array])[0]
-                segmentation.update(pred, gt_labels, rec.case_id, rec.view)
-                tri, info = labels_triple(pred, shape[0])
-            except R2MFNetError as exc:
-                tri, info = None, {"error": str(exc)}
-            row["measured"]["pred_labels/vertebra_level"] = tri
-            row["info"]["pred_labels/vertebra_level"] = info
-        per_image.append(row)
-    rows = [s for s in (_stats(per_image, k) for k in SOURCES) if s is not None]
+    sources = _sources(oracle_size, binary_predictor, predictor, segmentation)
+    done = evaluate_sources(images, sources, binary_methods, progress, "SpineWeb16 binary vs vertebra-level")
+    per_image = done["per_image"]
+    rows = [_with_label_extras(r, per_image) for r in source_rows(per_image, done["keys"], sources)]
     return {
         "dataset": "spineweb16",
         "reference": "angles.csv (experts); angle 1 = largest angle between two vertebrae",
@@ -212,7 +151,7 @@ def compare_spineweb16(
         "every": int(every),
         "oracle_size": list(oracle_size) if oracle_size is not None else None,
         "predicted_on": pred_note,
-        "seconds_per_image": {k: round(v / max(1, len(per_image)), 3) for k, v in seconds.items()},
+        "seconds_per_image": done["seconds_per_image"],
         "rows": rows,
         "segmentation": segmentation.aggregate() if segmentation.rows() else None,
         "per_image": per_image,
@@ -220,33 +159,22 @@ def compare_spineweb16(
 
 
 def to_markdown(result: dict[str, Any]) -> str:
+    """The comparison's table (:func:`r2mfnet.evaluation.cobb.rows_markdown`) and notes."""
+    from r2mfnet.evaluation.cobb import rows_markdown
+
     def f(v: Any, nd: int = 2) -> str:
         return "n/a" if v is None or (isinstance(v, float) and np.isnan(v)) else f"{v:.{nd}f}"
 
-    lines = [
-        f"SpineWeb16, {result['n_images']} images (every {result['every']}), reference {result['reference']}.",
-        "",
-        "| source | n | failed | SMAPE angle 1 (%) | MAE angle 1 (deg) | bias (deg) | max err (deg) | r | SMAPE 3 angles (%) |",
-        "|---|---|---|---|---|---|---|---|---|",
-    ]
-    for r in result["rows"]:
-        lines.append(
-            f"| {r['what']} | {r['n']} | {r['n_failed']} | {f(r.get('smape_main_pct'))} | {f(r.get('mae_main_deg'))} "
-            f"| {f(r.get('bias_main_deg'))} | {f(r.get('max_abs_main_deg'))} | {f(r.get('pearson_main'), 3)} "
-            f"| {f(r.get('smape_pct'))} |"
-        )
+    lines = [f"SpineWeb16, {result['n_images']} images (every {result['every']}), reference {result['reference']}.",
+             "", rows_markdown(result["rows"])]
     seg = result.get("segmentation")
     if seg:
         lines += ["", f"Predicted label maps ({seg['n_images']} images): mean per-vertebra Dice "
                   f"{f(seg['mean_dice'], 3)}, identification rate {f(seg['identification_rate'], 3)} "
                   f"({seg['n_vertebrae']} ground-truth vertebrae); Dice per level: "
                   + ", ".join(f"{k} {f(v)}" for k, v in seg["dice_per_level"].items()) + "."]
-    extra = [r for r in result["rows"] if "mae_endplate_main_deg" in r]
-    for r in extra:
-        lines.append("")
-        lines.append(
-            f"{r['source']}: clinical end-plate Cobb of the main curve vs angles.csv angle 1: MAE "
-            f"{f(r['mae_endplate_main_deg'])} deg; images with a missing level after cleaning: "
-            f"{r['images_with_missing_levels']}."
-        )
+    for r in (r for r in result["rows"] if "mae_endplate_main_deg" in r):
+        lines += ["", f"{r['source']}: clinical end-plate Cobb of the main curve vs angles.csv angle 1: MAE "
+                  f"{f(r['mae_endplate_main_deg'])} deg; images with a missing level after cleaning: "
+                  f"{r['images_with_missing_levels']}."]
     return "\n".join(lines) + "\n"

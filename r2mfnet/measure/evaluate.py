@@ -1,24 +1,18 @@
 """How good are the angles measured from masks? The statistics, and one mask's angle triple.
 
-The harness that runs a predictor over SpineWeb16 or a synthetic set and writes the tables is
-the application :mod:`r2mfnet.apps.evaluate_cobb` (``scripts/evaluate_cobb.py``); this module
-holds what it and :mod:`r2mfnet.evaluation.vertebra_compare` compute with.
+This module holds what every Cobb evaluation computes with; the evaluations themselves (which
+images, which mask sources, the tables) are above it, in :mod:`r2mfnet.evaluation.cobb`.
 
-SpineWeb16 (:func:`r2mfnet.apps.cobb_harness.evaluate_spineweb16`)
-    Reference: the experts' three angles of ``angles.csv`` (stored by the SpineWeb16 preparation
-    in each landmarks JSON as ``cobb_angles_deg``). They follow the AASCE challenge script's rule
-    (:mod:`r2mfnet.measure.aasce`): angle 1 is the largest angle between any two vertebrae,
-    angles 2 and 3 are the curves above and below it (or two above it), **not** anatomical PT /
-    MT / TL-L regions. So the measured triple is that same rule applied to the mask's tilt
-    profile (:func:`~r2mfnet.measure.aasce.aasce_angles_from_measurement`); angle 1 is then the
+References
+    SpineWeb16: the experts' three angles of ``angles.csv`` (stored by the SpineWeb16
+    preparation in each landmarks JSON as ``cobb_angles_deg``). They follow the AASCE challenge
+    script's rule (:mod:`r2mfnet.measure.aasce`): angle 1 is the largest angle between any two
+    vertebrae, angles 2 and 3 are the curves above and below it (or two above it), **not**
+    anatomical PT / MT / TL-L regions. So the measured triple (:func:`measure_triple`) is that
+    same rule applied to the mask's tilt profile
+    (:func:`~r2mfnet.measure.aasce.aasce_angles_from_measurement`); angle 1 is then the
     measurement's ``tilt_range``, the definition ``docs/measure.md`` gives as matching
-    ``angles.csv``. Rows: angles from the landmarks (a check of the rule: in the files' own order
-    it reproduces ``angles.csv``), from the ground-truth masks and, given a checkpoint, from
-    predicted masks, for each tilt method (``vertebrae`` = end plates, ``centreline``).
-Synthetic (:func:`r2mfnet.apps.cobb_harness.evaluate_synthetic`)
-    Reference: the generator's angles of each view (``cases.json``: ``cobb_deg`` per view, the
-    largest angle between two of its landmarked vertebrae; the three-angle triple from its
-    landmarks), per view; and the flexibility of the main curve.
+    ``angles.csv``. Synthetic sets: the generator's angles of each view (``cases.json``).
 Measures (:func:`angle_stats`)
     SMAPE as defined by the AASCE challenge: the mean over images of
     ``sum|measured - reference| / sum(measured + reference)`` over the three angles, x 100 (an
@@ -109,9 +103,12 @@ def round_for_json(obj: Any, nd: int = 3) -> Any:
 
 
 # ----------------------------------------------------------------------------- measuring
-def measure_triple(mask: np.ndarray, method: str) -> tuple[list[float] | None, str | None]:
-    """The three ``angles.csv``-rule angles of one mask, or ``(None, reason)``."""
-    vm = measure_view("coronal", mask, method=method)
+def measure_triple(mask: np.ndarray, method: str, **kwargs: Any) -> tuple[list[float] | None, str | None]:
+    """The three ``angles.csv``-rule angles of one mask, or ``(None, reason)``.
+
+    ``kwargs`` go to the tilt method (e.g. ``anatomy=False`` for the end plates without the
+    anatomical sanity rule)."""
+    vm = measure_view("coronal", mask, method=method, **kwargs)
     if vm.cobb is None or vm.centreline is None:
         return None, vm.error
     try:
@@ -119,45 +116,3 @@ def measure_triple(mask: np.ndarray, method: str) -> tuple[list[float] | None, s
                                                                 mask.shape[0])], None
     except MeasurementError as exc:
         return None, str(exc)
-
-
-# ----------------------------------------------------------------------------- SpineWeb16 summary
-REFERENCE_TOLERANCE_DEG = 5.0
-"""An ``angles.csv`` angle 1 further than this from the same rule on the image's own landmarks
-(corners in a consistent order) is a reference artefact, not an expert disagreement."""
-
-
-def summarize_spineweb16(per_image: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """Statistics rows for every source, on all images and on reference-consistent images.
-
-    ``angles.csv`` was computed by the challenge script from the label files as they are; where a
-    vertebra's corners are listed in another order the script's mid-line is reversed and its
-    angle 1 is nonsense (one image of the release: 156 degrees). Such images are those whose
-    ``angles.csv`` angle 1 differs by more than :data:`REFERENCE_TOLERANCE_DEG` from the rule on
-    the same landmarks in a consistent corner order (``landmarks/prepared``); the second set of
-    rows leaves them out. Returns ``{"rows", "rows_consistent", "reference_artefacts"}``.
-    """
-    keys: list[str] = []
-    for r in per_image:
-        for k in r["measured"]:
-            if k not in keys:
-                keys.append(k)
-    order = {"landmarks": 0, "gt": 1, "pred": 2}
-    keys.sort(key=lambda k: (order.get(k.split("/")[0], 3), k != "landmarks/file_order"))
-    artefacts = [r["case_id"] for r in per_image
-                 if r["measured"].get("landmarks/prepared") is not None
-                 and abs(r["measured"]["landmarks/prepared"][0] - r["reference"][0])
-                 > REFERENCE_TOLERANCE_DEG]
-
-    def rows_for(images: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-        rows = []
-        for key in keys:
-            sel = [r for r in images if key in r["measured"]]
-            if sel:
-                rows.append({"source": key, **angle_stats([r["measured"][key] for r in sel],
-                                                          [r["reference"] for r in sel])})
-        return rows
-
-    consistent = [r for r in per_image if r["case_id"] not in set(artefacts)]
-    return {"rows": rows_for(per_image), "rows_consistent": rows_for(consistent),
-            "reference_artefacts": artefacts}

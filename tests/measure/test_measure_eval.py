@@ -9,8 +9,7 @@ import numpy as np
 import pytest
 
 from r2mfnet.measure.aasce import aasce_angles, aasce_angles_from_landmarks, is_s_shaped
-from r2mfnet.apps.cobb_harness import evaluate_synthetic
-from r2mfnet.apps.cobb_report import to_markdown
+from r2mfnet.evaluation.cobb_synthetic import evaluate_synthetic, synthetic_markdown
 from r2mfnet.measure.evaluate import angle_stats, smape
 
 
@@ -70,8 +69,8 @@ def test_gt_masks_of_synthetic_cases_match_the_generator(tmp_path):
         assert len(errors) == 9, key
         assert max(abs(e) for e in errors) <= tol, (key, errors)
     assert all(r["n_failed"] == 0 for r in result["rows"])
-    md = to_markdown(result)
-    assert "| ground-truth masks | end plates | coronal | 3 |" in md
+    md = synthetic_markdown(result)
+    assert "| ground-truth masks, end plates, coronal | 3 | 0 |" in md
 
 
 def _spineweb16_root() -> Path:
@@ -88,7 +87,7 @@ def _spineweb16_root() -> Path:
 def test_spineweb16_rule_reproduces_angles_csv_and_gt_masks_are_close(tmp_path):
     from r2mfnet.data.manifest import load_manifest
     from r2mfnet.data.spineweb16 import prepare_spineweb16, read_quadrilaterals
-    from r2mfnet.apps.cobb_harness import evaluate_spineweb16
+    from r2mfnet.evaluation.cobb_spineweb16 import evaluate_spineweb16
 
     root = _spineweb16_root()
     manifest = prepare_spineweb16(root, tmp_path / "sw", limit=3)
