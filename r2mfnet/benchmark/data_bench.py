@@ -16,7 +16,6 @@ Each item also pays the tensor conversion the dataset does; batching (collation)
 """
 from __future__ import annotations
 
-import statistics
 import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -82,17 +81,6 @@ def make_data_tasks(records: Sequence[Any], image_size: tuple[int, int], items_p
         rates[name].clear()
         tasks[f"data {name}"] = run
     return tasks
-
-
-def data_throughput(records: Sequence[Any], image_size: tuple[int, int], items_per_call: int = 16,
-                    calls: int = 3) -> dict[str, float]:
-    """Median images/s per worker of every stage, measured in turn (a standalone measurement)."""
-    rates: dict[str, list[float]] = {}
-    tasks = make_data_tasks(records, image_size, items_per_call, rates)
-    for _ in range(calls):
-        for fn in tasks.values():
-            fn()
-    return {k: float(statistics.median(v)) for k, v in rates.items()}
 
 
 def synthetic_records(cache_dir: str | Path, num_cases: int, image_height: int, image_width: int) -> list:

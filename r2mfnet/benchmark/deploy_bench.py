@@ -72,19 +72,19 @@ class DeployBenchConfig:
 
 def case_from_checkpoint(path: str | Path) -> DeployCase:
     """A :class:`DeployCase` for a trained checkpoint (its model and input size)."""
-    from r2mfnet.checkpoint import input_size_of, load_checkpoint, model_config_of
+    from r2mfnet.checkpoint import load_trained
 
-    state = load_checkpoint(path)
-    h, w = input_size_of(state.get("preprocess") or {}, f"checkpoint '{path}'")
-    config = model_config_of(state)
+    loaded = load_trained(path)
+    h, w = loaded.input_size
+    config = dict(loaded.model.model_config)
     return DeployCase(f"{Path(path).name}: {config.get('name')} {h}x{w}", config, (h, w), str(path))
 
 
 def _build(case: DeployCase) -> torch.nn.Module:
     if case.checkpoint is not None:
-        from r2mfnet.checkpoint import load_model
+        from r2mfnet.checkpoint import load_trained
 
-        return load_model(case.checkpoint)
+        return load_trained(case.checkpoint).model
     from r2mfnet.models import create
 
     torch.manual_seed(0)
