@@ -313,7 +313,41 @@ def _dicom_read(data: bytes, path: Path, apply_window: bool) -> ImageData:
         return _dicom_read_quiet(data, path, apply_window)
 
 
+ANISOTROPY_TOLERANCE = 0.01
+"""Largest relative difference between the row and column spacing read as square pixels (1 %:
+below what HD95, ASSD or a Cobb angle resolve). Beyond it the file is refused: the letterbox
+resize, the Cobb angles (measured in pixel geometry) and the one-number mm spacing of the
+metrics and measurements all assume square pixels, so an averaged spacing would silently make
+every distance and angle approximate."""
+
+
 def _dicom_read_quiet(data: bytes, path: Path, apply_window: bool) -> ImageData:
+    """The DICOM decoder, step by step; any surprise in a header is one :class:`DataError` line."""
+    ds = _dicom_parse(data, path)
+    try:
+        raw = _dicom_colour_to_bgr(_dicom_pixels(ds, path), ds)
+        arr, lo, hi, bits_stored = _dicom_values(raw, ds, path)
+        if apply_window:
+            arr, lo, hi = _dicom_window(arr, lo, hi, ds)
+        if str(ds.get("PhotometricInterpretation", "MONOCHROME2")).strip().upper() == "MONOCHROME1":
+            arr = (lo + hi) - arr  # high values were dark: flip so bone is bright
+        return ImageData(
+            array=np.ascontiguousarray(arr, dtype=np.float32),
+            bit_depth=bits_stored,
+            pixel_spacing_mm=_dicom_spacing(ds, path),
+            source=str(path),
+        )
+    except DataError:
+        raise
+    except Exception as exc:  # any other malformed-header surprise
+        raise DataError(
+            f"malformed DICOM file ({type(exc).__name__}: {_one_line(exc)}); export it again",
+            path,
+        ) from None
+
+
+def _dicom_parse(data: bytes, path: Path):
+    """The pydicom dataset of ``data`` (``force=True``: files without the preamble too)."""
     try:
         import pydicom
     except ImportError:  # pragma: no cover - pydicom is a dependency
@@ -323,108 +357,130 @@ def _dicom_read_quiet(data: bytes, path: Path, apply_window: bool) -> ImageData:
     import io as _io
 
     try:
-        ds = pydicom.dcmread(_io.BytesIO(data), force=True)
+        return pydicom.dcmread(_io.BytesIO(data), force=True)
     except Exception as exc:
         raise DataError(
-            f"cannot parse the DICOM file ({type(exc).__name__}: {str(exc)[:200]}); the file is "
+            f"cannot parse the DICOM file ({type(exc).__name__}: {_one_line(exc)}); the file is "
             "corrupt or truncated: export it again",
             path,
         ) from None
-    try:
-        if "PixelData" not in ds:
-            raise DataError(
-                "DICOM file has no pixel data (is it a report or structured document?); "
-                "export the image series",
-                path,
-            )
-        rows, cols = int(ds.get("Rows", 0) or 0), int(ds.get("Columns", 0) or 0)
-        _check_size(rows, cols, path)
-        frames = int(ds.get("NumberOfFrames", 1) or 1)
-        if frames != 1:
-            raise DataError(
-                f"multi-frame DICOM ({frames} frames) is not supported; export one frame per "
-                "file",
-                path,
-            )
-        try:
-            raw = ds.pixel_array
-        except Exception as exc:
-            tsuid = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", "unknown")
-            raise DataError(
-                f"cannot decode the DICOM pixel data (transfer syntax {tsuid}: "
-                f"{type(exc).__name__}: {str(exc)[:200]}); the file is truncated, or it is "
-                "compressed and needs `pip install pylibjpeg pylibjpeg-libjpeg "
-                "pylibjpeg-openjpeg` (or gdcm), or decompress it with `gdcmconv --raw`",
-                path,
-            ) from None
-        raw = np.asarray(raw)
-        photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2")).strip().upper()
-        if raw.ndim == 3 and photometric not in ("MONOCHROME1", "MONOCHROME2"):
-            if photometric.startswith("YBR"):
-                try:
-                    from pydicom.pixels import convert_color_space
-                except ImportError:  # pragma: no cover - pydicom < 3
-                    from pydicom.pixel_data_handlers.util import convert_color_space
-                raw = convert_color_space(raw, photometric, "RGB")
-            raw = raw[..., ::-1]  # RGB -> BGR for _to_gray
-        if raw.ndim != 2 and not (raw.ndim == 3 and raw.shape[2] in (3, 4)):
-            raise DataError(f"unexpected DICOM pixel array shape {raw.shape}", path)
-        bits_stored = int(ds.get("BitsStored", 0) or _bit_depth(raw.dtype))
-        if raw.ndim == 3:
-            arr = _to_gray(raw, path).astype(np.float64)
-            lo_raw, hi_raw = 0.0, float(2**bits_stored - 1)
-        else:
-            arr = raw.astype(np.float64)
-            signed = int(ds.get("PixelRepresentation", 0) or 0) == 1
-            if signed:
-                lo_raw, hi_raw = -float(2 ** (bits_stored - 1)), float(2 ** (bits_stored - 1) - 1)
-            else:
-                lo_raw, hi_raw = 0.0, float(2**bits_stored - 1)
-        # modality LUT: rescale slope / intercept
-        slope = ds.get("RescaleSlope", None)
-        intercept = ds.get("RescaleIntercept", None)
-        slope = 1.0 if slope in (None, "") else float(slope)
-        intercept = 0.0 if intercept in (None, "") else float(intercept)
-        if not np.isfinite(slope) or not np.isfinite(intercept) or slope == 0:
-            raise DataError(
-                f"invalid RescaleSlope/RescaleIntercept ({slope}, {intercept}); fix the header",
-                path,
-            )
-        arr = arr * slope + intercept
-        lo, hi = sorted((lo_raw * slope + intercept, hi_raw * slope + intercept))
-        if apply_window:
-            center, width = ds.get("WindowCenter", None), ds.get("WindowWidth", None)
-            if center is not None and width is not None:
-                center = float(center[0] if _is_multi(center) else center)
-                width = float(width[0] if _is_multi(width) else width)
-                if np.isfinite(center) and np.isfinite(width) and width > 0:
-                    lo, hi = center - width / 2.0, center + width / 2.0
-                    arr = np.clip(arr, lo, hi)
-        if photometric == "MONOCHROME1":
-            arr = (lo + hi) - arr  # high values were dark: flip so bone is bright
-        spacing = None
-        for key in ("PixelSpacing", "ImagerPixelSpacing"):
-            value = ds.get(key, None)
-            if value is None or value == "":
-                continue
-            vals = [float(v) for v in (value if _is_multi(value) else [value])]
-            vals = [v for v in vals if np.isfinite(v) and v > 0]
-            if vals:
-                spacing = float(np.mean(vals))
-                break
-        return ImageData(
-            array=np.ascontiguousarray(arr, dtype=np.float32),
-            bit_depth=bits_stored,
-            pixel_spacing_mm=spacing,
-            source=str(path),
-        )
-    except DataError:
-        raise
-    except Exception as exc:  # any other malformed-header surprise
+
+
+def _dicom_pixels(ds, path: Path) -> np.ndarray:
+    """The stored pixel array of a single-frame image: no pixel data, a multi-frame file and a
+    transfer syntax no installed decoder reads are each refused with their own reason."""
+    if "PixelData" not in ds:
         raise DataError(
-            f"malformed DICOM file ({type(exc).__name__}: {str(exc)[:200]}); export it again",
+            "DICOM file has no pixel data (is it a report or structured document?); "
+            "export the image series",
+            path,
+        )
+    rows, cols = int(ds.get("Rows", 0) or 0), int(ds.get("Columns", 0) or 0)
+    _check_size(rows, cols, path)
+    frames = int(ds.get("NumberOfFrames", 1) or 1)
+    if frames != 1:
+        raise DataError(
+            f"multi-frame DICOM ({frames} frames) is not supported; export one frame per file",
+            path,
+        )
+    try:
+        raw = ds.pixel_array
+    except Exception as exc:
+        tsuid = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", "unknown")
+        raise DataError(
+            f"cannot decode the DICOM pixel data (transfer syntax {tsuid}: "
+            f"{type(exc).__name__}: {_one_line(exc)}); the file is truncated, or it is "
+            "compressed and needs `pip install pylibjpeg pylibjpeg-libjpeg "
+            "pylibjpeg-openjpeg` (or gdcm), or decompress it with `gdcmconv --raw`",
             path,
         ) from None
+    raw = np.asarray(raw)
+    if raw.ndim != 2 and not (raw.ndim == 3 and raw.shape[2] in (3, 4)):
+        raise DataError(f"unexpected DICOM pixel array shape {raw.shape}", path)
+    return raw
+
+
+def _dicom_colour_to_bgr(raw: np.ndarray, ds) -> np.ndarray:
+    """A colour image (RGB, or YBR converted to RGB) in OpenCV's BGR order for :func:`_to_gray`.
+
+    pydicom 3's ``pixel_array`` already returns YBR images as RGB (its ``as_rgb`` default), so
+    only pydicom 2's arrays are converted here; converting twice scrambles the grey values."""
+    import pydicom
+
+    photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2")).strip().upper()
+    if raw.ndim != 3 or photometric in ("MONOCHROME1", "MONOCHROME2"):
+        return raw
+    if photometric.startswith("YBR") and int(pydicom.__version__.split(".")[0]) < 3:  # pragma: no cover
+        from pydicom.pixel_data_handlers.util import convert_color_space
+
+        raw = convert_color_space(raw, photometric, "RGB")
+    return raw[..., ::-1]
+
+
+def _one_line(exc: BaseException) -> str:
+    """A library's error text on one line, at most 200 characters (pydicom's span several)."""
+    return " ".join(str(exc).split())[:200]
+
+
+def _dicom_values(raw: np.ndarray, ds, path: Path) -> tuple[np.ndarray, float, float, int]:
+    """Grey values after the modality LUT (rescale slope / intercept), the range the stored bits
+    can hold after the same rescale (signed when ``PixelRepresentation`` is 1), and ``BitsStored``."""
+    bits_stored = int(ds.get("BitsStored", 0) or _bit_depth(raw.dtype))
+    if raw.ndim == 3:
+        arr = _to_gray(raw, path).astype(np.float64)
+        lo_raw, hi_raw = 0.0, float(2**bits_stored - 1)
+    elif int(ds.get("PixelRepresentation", 0) or 0) == 1:
+        arr = raw.astype(np.float64)
+        lo_raw, hi_raw = -float(2 ** (bits_stored - 1)), float(2 ** (bits_stored - 1) - 1)
+    else:
+        arr = raw.astype(np.float64)
+        lo_raw, hi_raw = 0.0, float(2**bits_stored - 1)
+    slope = ds.get("RescaleSlope", None)
+    intercept = ds.get("RescaleIntercept", None)
+    slope = 1.0 if slope in (None, "") else float(slope)
+    intercept = 0.0 if intercept in (None, "") else float(intercept)
+    if not np.isfinite(slope) or not np.isfinite(intercept) or slope == 0:
+        raise DataError(
+            f"invalid RescaleSlope/RescaleIntercept ({slope}, {intercept}); fix the header", path
+        )
+    lo, hi = sorted((lo_raw * slope + intercept, hi_raw * slope + intercept))
+    return arr * slope + intercept, lo, hi, bits_stored
+
+
+def _dicom_window(arr: np.ndarray, lo: float, hi: float, ds) -> tuple[np.ndarray, float, float]:
+    """The first VOI window (``WindowCenter`` / ``WindowWidth``) applied as a clip, if valid."""
+    center, width = ds.get("WindowCenter", None), ds.get("WindowWidth", None)
+    if center is None or width is None:
+        return arr, lo, hi
+    center = float(center[0] if _is_multi(center) else center)
+    width = float(width[0] if _is_multi(width) else width)
+    if not (np.isfinite(center) and np.isfinite(width) and width > 0):
+        return arr, lo, hi
+    lo, hi = center - width / 2.0, center + width / 2.0
+    return np.clip(arr, lo, hi), lo, hi
+
+
+def _dicom_spacing(ds, path: Path) -> float | None:
+    """The pixel spacing in mm from ``PixelSpacing`` (else ``ImagerPixelSpacing``), ``None`` when
+    neither holds a positive number. Non-square pixels (row and column spacing differing by more
+    than :data:`ANISOTROPY_TOLERANCE`) are refused: see there why."""
+    for key in ("PixelSpacing", "ImagerPixelSpacing"):
+        value = ds.get(key, None)
+        if value is None or value == "":
+            continue
+        vals = [float(v) for v in (value if _is_multi(value) else [value])]
+        vals = [v for v in vals if np.isfinite(v) and v > 0]
+        if not vals:
+            continue
+        if max(vals) - min(vals) > ANISOTROPY_TOLERANCE * min(vals):
+            raise DataError(
+                f"{key} {vals[0]:g} x {vals[-1]:g} mm (row x column) is not square; r2mfnet's "
+                "resizing, Cobb angles and mm metrics assume square pixels: resample the image "
+                "to square pixels and export it again",
+                path,
+            )
+        return float(np.mean(vals))
+    return None
 
 
 def _is_multi(value) -> bool:

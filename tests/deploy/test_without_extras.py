@@ -88,13 +88,14 @@ def test_numpy_probabilities_are_the_torch_rule():
     assert probabilities_np(np.array([[[[-200.0]], [[200.0]]]], np.float32).reshape(1, 1, 1, 2)).tolist() == [[[[0.0, 1.0]]]]
 
 
-def test_predict_backend_option_errors(tmp_path):
+def test_predict_backend_option_errors(tiny_checkpoint, tmp_path):
     src = write_png(tmp_path / "in" / "P01.png", spine_image(40, 20))
     out = tmp_path / "out"
     with pytest.raises(ConfigError, match="onnx_model="):
         predict_app.run(compose("predict", ["backend=onnx", f"input={src}", f"output_dir={out}"]))
     with pytest.raises(ConfigError, match="backend must be one of torch, onnx, got 'tf'"):
-        predict_app.run(compose("predict", ["backend=tf", f"input={src}", f"output_dir={out}"]))
+        predict_app.run(compose("predict", ["backend=tf", f"checkpoint={tiny_checkpoint}", f"input={src}",
+                                            f"output_dir={out}"]))
     assert not out.exists()
 
 
