@@ -134,11 +134,12 @@ def compare_spineweb16(
     from r2mfnet.evaluation.cobb_spineweb16 import spineweb16_images
     from r2mfnet.inference.predictor import Predictor
 
-    images, pred_note = spineweb16_images(manifest, every, limit, checkpoint,
-                                          split if checkpoint is not None else "all")
+    # checkpoints first: a refused file stops the run before any image is read
     predictor = None if checkpoint is None else Predictor.from_checkpoint(checkpoint, device="cpu")
     binary_predictor = (None if binary_checkpoint is None
                         else Predictor.from_checkpoint(binary_checkpoint, device="cpu"))
+    images, pred_note = spineweb16_images(manifest, every, limit, checkpoint,
+                                          split if checkpoint is not None else "all")
     segmentation = VertebraMetric()  # the 18-class checkpoint's per-vertebra Dice and identification
     sources = _sources(oracle_size, binary_predictor, predictor, segmentation)
     done = evaluate_sources(images, sources, binary_methods, progress, "SpineWeb16 binary vs vertebra-level")

@@ -1,6 +1,7 @@
 """End-to-end: the real configs, the real scripts, tiny sizes."""
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 
@@ -57,7 +58,9 @@ def test_unknown_key_and_wrong_type_name_the_key():
 
 def test_smoke_script_end_to_end(tmp_path, cache_dir):
     run_dir = tmp_path / "run"
-    result = run_script("train.py", [*tiny_overrides(cache_dir), f"hydra.run.dir={run_dir}"])
+    # the staged (coarse, then fine) R2MF-Net, whose stage checkpoints are checked below; the
+    # cost-aware default trains jointly (tests/models/test_cost_aware.py runs it end to end)
+    result = run_script("train.py", [*tiny_overrides(cache_dir, "model=r2mfnet_v1"), f"hydra.run.dir={run_dir}"])
     assert result.returncode == 0, result.stderr[-3000:]
     for rel in ["checkpoints/best.pt", "checkpoints/latest.pt", "checkpoints/best_coarse.pt",
                 "train_history.json", "eval/metrics_per_case.csv", "eval/summary.json", "eval/summary.md"]:
@@ -66,8 +69,18 @@ def test_smoke_script_end_to_end(tmp_path, cache_dir):
     assert list((run_dir / "eval" / "worst_cases").glob("*.png"))
     summary = json.loads((run_dir / "eval" / "summary.json").read_text())
     overall = summary["overall"]
-    assert 0.0 <= overall["dice"]["mean"] <= 1.0
-    assert overall["dice"]["n"] == len((run_dir / "eval" / "metrics_per_case.csv").read_text().splitlines()) - 1
+    # the summary is the per-image table's mean, overall and per view (an aggregation bug, a
+    # dropped or duplicated row, or a summary from another split would change these)
+    with open(run_dir / "eval" / "metrics_per_case.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    dice = [float(r["dice"]) for r in rows]
+    assert overall["dice"]["n"] == len(rows) > 0 and all(0.0 <= d <= 1.0 for d in dice)
+    assert overall["dice"]["mean"] == pytest.approx(sum(dice) / len(dice), abs=1e-6)
+    for view, stats in summary["per_view"].items():
+        in_view = [float(r["dice"]) for r in rows if r["view"] == view]
+        assert stats["dice"]["n"] == len(in_view) and stats["dice"]["mean"] == pytest.approx(
+            sum(in_view) / len(in_view), abs=1e-6), view
+    assert len({(r["case_id"], r["view"]) for r in rows}) == len(rows)
     history = json.loads((run_dir / "train_history.json").read_text())
     assert [h["stage"] for h in history] == ["coarse", "fine"]
     assert "coronal" in result.stdout  # the per-view table is printed
@@ -96,7 +109,7 @@ def _weights(path: Path) -> dict[str, torch.Tensor]:
 
 
 def test_resumed_run_matches_uninterrupted_run(tmp_path, cache_dir):
-    overrides = tiny_overrides(cache_dir, "trainer.coarse_epochs=2", "trainer.fine_epochs=2",
+    overrides = tiny_overrides(cache_dir, "model=r2mfnet_v1", "trainer.coarse_epochs=2", "trainer.fine_epochs=2",
                                "evaluate_after_training=false")
     full = train(compose_config(overrides), tmp_path / "full")
     # Interrupt in the middle of the second coarse epoch, then resume from latest.pt.
@@ -143,8 +156,7 @@ def test_fine_crop_run_resumes_exactly_and_predicts_at_original_size_with_flip_t
 
     from r2mfnet.inference.predictor import Predictor
 
-    overrides = tiny_overrides(cache_dir, "trainer.coarse_epochs=1", "trainer.fine_epochs=2",
-                               "model.fine_crop=true", "data.input_height=96", "data.input_width=48",
+    overrides = tiny_overrides(cache_dir, "model=r2mfnet_fine_crop", "trainer.coarse_epochs=1", "trainer.fine_epochs=2", "data.input_height=96", "data.input_width=48",
                                "model.coarse_size=[64,32]", "model.crop_size=[64,32]")
     full = train(compose_config(overrides), tmp_path / "full")
     assert full["summary"] is not None and (tmp_path / "full" / "eval" / "metrics_per_case.csv").is_file()

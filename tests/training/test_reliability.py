@@ -17,7 +17,8 @@ from r2mfnet.training.losses import DiceCELoss
 from r2mfnet.training.run import train
 from tests.helpers import ROOT, compose_config, run_script, tiny_overrides
 
-LONGER = ["trainer.coarse_epochs=4", "trainer.fine_epochs=3", "evaluate_after_training=false"]
+# model=r2mfnet_v1: the staged R2MF-Net, so that these runs have stages (and the step counts) they were written for
+LONGER = ["model=r2mfnet_v1", "trainer.coarse_epochs=4", "trainer.fine_epochs=3", "evaluate_after_training=false"]
 
 
 @pytest.fixture(scope="module")
