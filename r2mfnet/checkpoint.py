@@ -238,8 +238,19 @@ def build_model_from_state(state: dict[str, Any], source: str = "checkpoint") ->
         model = create(**config)
         model.load_state_dict(state["model"])
     except Exception as exc:
-        raise CheckpointError(f"{source}: cannot rebuild model {config}: {exc}") from None
+        raise CheckpointError(f"{source}: cannot rebuild model {config}: {_one_line(exc)}") from None
     return model
+
+
+def _one_line(exc: Exception) -> str:
+    """torch's ``load_state_dict`` error lists every mismatched tensor on its own line: keep the
+    first problem and count the rest, so that the refusal stays one line naming the file."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    if len(lines) <= 1:
+        return lines[0] if lines else type(exc).__name__
+    problems = lines[1:] if lines[0].startswith("Error(s) in loading state_dict") else lines
+    more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+    return problems[0] + more
 
 
 def input_size_of(preprocess: dict[str, Any], source: str) -> tuple[int, int]:
