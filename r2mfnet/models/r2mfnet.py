@@ -80,12 +80,14 @@ class R2MFNet(SegmentationModel):
         depth: number of 2x down-samplings (inputs are padded to a multiple of ``2**depth``).
         inception, r2jump, mcskip, scse, cascade: ablation switches (see module docstring).
         recurrent_steps: recurrent steps ``t`` of every R2-Jump unit (t=2: one conv applied 3x).
-        r2jump_units: units per skip level, shallow first; default
-            :func:`~r2mfnet.models.blocks.recurrent.default_units` (``[2, 1, 1, 1]`` at depth 4).
+        r2jump_units: units per skip level, shallow first; a shorter list names the deepest
+            skips; default :func:`~r2mfnet.models.blocks.recurrent.default_units`
+            (``[2, 1, 1, 1]`` at depth 4).
         mcskip_levels: how many coarse-decoder levels feed each fine-encoder stage (the same
             level and the next coarser ones, up to the bottleneck).
-        mcskip_fusion: ``"gate"`` (add through a per-channel gate initialised at 0.1) or
-            ``"concat"`` (concat + 1x1 conv).
+        mcskip_fusion: ``"gate"`` (add through a per-channel gate initialised at 0.1),
+            ``"pyramid"`` (the same gate, the sum built coarsest first with one resize per stage)
+            or ``"concat"`` (concat + 1x1 conv).
         scse_reduction: channel reduction of SCSE-Lite's SE branch.
         norm: ``"group"`` (default; batch-size independent in train and eval, which matters for
             batches of 1-4 full radiographs) or ``"batch"``.
@@ -111,6 +113,17 @@ class R2MFNet(SegmentationModel):
             its centre moved by up to ``±train_box_shift`` of its size and its size multiplied by
             a factor in ``train_box_scale`` (so the fine network learns from the box errors the
             coarse network will make); in eval mode the box comes from the coarse prediction.
+        light_levels: levels below this use :class:`~r2mfnet.models.blocks.inception.
+            LightInceptionBlock` (two branches, one wide convolution) in both networks; 0 = the
+            full Inception block everywhere. The profile showed the full block slower than a
+            double 3x3 conv at the 8-16-channel high-resolution levels (docs/performance.md).
+        coarse_scale: the coarse network runs on the input average-pooled by this factor (1, 2
+            or 4); its logits come back bilinearly. It only has to find the spine.
+        joint_training: one training stage in which both networks learn and both outputs are
+            supervised (the trainer's ``epochs`` budget), instead of coarse, fine, joint.
+        The config's values of these three, ``r2jump_units=[1]``, ``recurrent_steps=1`` and
+        ``mcskip_fusion="pyramid"`` are the cost-aware default (``configs/model/r2mfnet.yaml``);
+        the Python defaults are the earlier model's, so older checkpoints rebuild as they were.
 
     ``forward`` returns ``{"logits": fine, "coarse_logits": coarse}`` with the cascade and
     ``{"logits": coarse}`` without; with ``fine_crop`` also ``"boxes"`` (``[B, 4]`` float, the
