@@ -264,10 +264,11 @@ def machine_description() -> str:
 
 
 def write_results(root: str | Path, output: str | Path, command: str, models: Sequence[str] = DEFAULT_MODELS,
-                  curve_models: Sequence[str] = ("r2mfnet", "unet", "smp_unet")) -> str:
+                  curve_models: Sequence[str] = ("r2mfnet", "r2mfnet_v1", "unet", "smp_unet")) -> str:
     """Write the tables (metrics, paired differences for Dice and vertebra F1, Cobb angles) with
     the hardware and the command that produced them, and the Dice-against-CPU-minutes picture
-    ``<output stem>_curves.svg`` of ``curve_models``."""
+    ``<output stem>_curves.svg`` of ``curve_models`` (the main models, not the ablations: their
+    lines would hide the comparison)."""
     from r2mfnet.experiments.curves import curves_svg
 
     root, output = Path(root), Path(output)
