@@ -39,6 +39,43 @@ def vertebra_set(tmp_path_factory) -> SegmentationDataset:
     return SegmentationDataset(load_manifest(manifest), image_size=SIZE, label_mode="vertebrae")
 
 
+def _dice(pred: np.ndarray, gt: np.ndarray) -> float:
+    total = int(pred.sum()) + int(gt.sum())
+    return 1.0 if total == 0 else 2.0 * int((pred & gt).sum()) / total
+
+
+def _recomputed_val_dice(checkpoint: Path, dataset: SegmentationDataset) -> dict[str, float]:
+    """The validation Dice of a saved checkpoint, recomputed here in numpy from its predictions.
+
+    Independent of :mod:`r2mfnet.training.validation`: one channel -> Dice of ``logit > 0``
+    against the union of the labels; several -> foreground where ``p(background) < 0.5``, then the
+    most probable vertebra class; the mean over the classes present in prediction or ground truth
+    of the per-class Dice, averaged over images; the union Dice beside it.
+    """
+    from r2mfnet.checkpoint import load_trained
+
+    model = load_trained(checkpoint).model
+    batch = torch.utils.data.default_collate([dataset[i] for i in range(len(dataset))])
+    with torch.no_grad():
+        logits = model(batch["image"])["logits"].double().numpy()
+    labels = batch["labels"].numpy()
+    per_image, unions = [], []
+    for lg, gt in zip(logits, labels):
+        if lg.shape[0] == 1:
+            per_image.append(_dice(lg[0] > 0, gt > 0))
+            continue
+        p = np.exp(lg - lg.max(0))
+        p /= p.sum(0)
+        pred = np.where(p[0] < 0.5, p[1:].argmax(0) + 1, 0)
+        present = [k for k in range(1, lg.shape[0]) if (pred == k).any() or (gt == k).any()]
+        per_image.append(float(np.mean([_dice(pred == k, gt == k) for k in present])))
+        unions.append(_dice(pred > 0, gt > 0))
+    out = {"dice": float(np.mean(per_image))}
+    if unions:
+        out["dice_union"] = float(np.mean(unions))
+    return out
+
+
 @pytest.mark.parametrize("name", available_models())
 def test_every_model_learns_vertebra_labels(name, vertebra_set):
     torch.manual_seed(0)
@@ -69,8 +106,15 @@ def test_trainer_feeds_labels_through_both_stages(vertebra_set, tmp_path):
                       preprocess={"input_size": list(SIZE), "clahe": False})
     result = trainer.fit()
     assert [h["stage"] for h in result.history] == ["coarse", "fine"]
-    assert all(np.isfinite(h["train_loss"]) and 0.0 <= h["val_dice"] <= 1.0 for h in result.history)
+    assert all(np.isfinite(h["train_loss"]) for h in result.history)
     assert result.best_checkpoint is not None and result.best_checkpoint.is_file()
+    # the reported Dice is the per-class mean of best.pt's own predictions (one fine epoch: the
+    # best is the last), recomputed here; a union Dice or an argmax over all classes would differ
+    again = _recomputed_val_dice(result.best_checkpoint, vertebra_set)
+    fine = result.history[-1]
+    assert fine["val_dice"] == pytest.approx(again["dice"], abs=1e-6)
+    assert fine["val_dice_union"] == pytest.approx(again["dice_union"], abs=1e-6)
+    assert again["dice_union"] - again["dice"] > 0.05  # the two rules are told apart on this case
     # the trained 18-class model predicts a foreground probability and vertebra labels
     from r2mfnet.inference.predictor import Predictor
 
@@ -120,7 +164,13 @@ def test_trainer_trains_a_binary_coarse_stage_then_vertebra_levels(vertebra_set,
                       preprocess={"input_size": list(SIZE), "clahe": False})
     history = trainer.fit().history
     assert "val_dice_union" not in history[0]  # the coarse stage is scored as a binary mask
-    assert 0.0 <= history[1]["val_dice"] <= 1.0 and 0.0 <= history[1]["val_dice_union"] <= 1.0
+    # each stage's reported Dice is that of its own best checkpoint's predictions, recomputed here:
+    # the coarse stage's one channel against the union of the labels, the fine stage per class
+    ckpts = tmp_path / "run" / "checkpoints"
+    assert history[0]["val_dice"] == pytest.approx(_recomputed_val_dice(ckpts / "best_coarse.pt", vertebra_set)["dice"], abs=1e-6)
+    again = _recomputed_val_dice(ckpts / "best.pt", vertebra_set)
+    assert history[1]["val_dice"] == pytest.approx(again["dice"], abs=1e-6)
+    assert history[1]["val_dice_union"] == pytest.approx(again["dice_union"], abs=1e-6)
     from r2mfnet.inference.predictor import Predictor
 
     coarse = Predictor.from_checkpoint(tmp_path / "run" / "checkpoints" / "best_coarse.pt", device="cpu")
