@@ -24,7 +24,7 @@ import os
 import shutil
 import sys
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 from r2mfnet.atomic import user_fixable
 from r2mfnet.errors import ConfigError, R2MFNetError, TrainingInterrupted
@@ -94,14 +94,21 @@ def _first_line(text: str) -> str:
     return next((ln.strip() for ln in text.splitlines() if ln.strip()), text)
 
 
-def describe_config_error(exc: BaseException, config_name: str) -> str:
-    """One line for a Hydra / OmegaConf composition error, naming the key or option."""
+def describe_config_error(exc: BaseException, config_name: str,
+                          renamed: Mapping[str, str] | None = None) -> str:
+    """One line for a Hydra / OmegaConf composition error, naming the key or option; an old
+    spelling of a key (``renamed``: old -> new) is named with its new one."""
     from hydra.errors import OverrideParseException
+
+    from r2mfnet.typed_config import renamed_key_error
 
     cause = exc.__cause__
     key = getattr(cause, "full_key", None)
     text = str(exc)
     if key and "not in struct" in str(cause) and text.startswith("Could not override"):
+        message = renamed_key_error(str(key), renamed or {})
+        if message:
+            return message
         return (f"unknown key '{key}' for configs/{config_name}.yaml (misspelt? --help lists the "
                 f"keys; +{key}=... adds a new one)")
     text = text.split("\nConfig search path:")[0]  # Hydra's search path says nothing to a user
@@ -118,7 +125,7 @@ def describe_config_error(exc: BaseException, config_name: str) -> str:
     return "; ".join(lines)
 
 
-def _run_hydra_main(main: Callable[[], Any], config_name: str) -> None:
+def _run_hydra_main(main: Callable[[], Any], config_name: str, renamed: Mapping[str, str] | None = None) -> None:
     """Run a ``hydra.main`` function; Hydra's own configuration errors exit 2 with one line."""
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
@@ -131,7 +138,7 @@ def _run_hydra_main(main: Callable[[], Any], config_name: str) -> None:
     except (HydraException, OmegaConfBaseException) as exc:
         if show_trace:
             raise
-        print(f"r2mfnet: error: {describe_config_error(exc, config_name)}", file=sys.stderr)
+        print(f"r2mfnet: error: {describe_config_error(exc, config_name, renamed)}", file=sys.stderr)
         sys.exit(EXIT_ERROR)
     finally:
         if saved is None:
@@ -140,13 +147,16 @@ def _run_hydra_main(main: Callable[[], Any], config_name: str) -> None:
             os.environ["HYDRA_FULL_ERROR"] = saved
 
 
-def hydra_entry(config_name: str, app: App, cleanup_run_dir: bool = False) -> Callable[[], None]:
+def hydra_entry(config_name: str, app: App, cleanup_run_dir: bool = False,
+                renamed: Mapping[str, str] | None = None) -> Callable[[], None]:
     """The console entry point of ``app`` with the root config ``configs/<config_name>.yaml``.
 
     ``cleanup_run_dir``: the app writes into Hydra's run folder (training); remove that folder
     again when the run fails before writing anything (see :func:`run_guarded`). Apps that
     write only where their ``output_dir`` says set ``hydra.run.dir: .`` and
     ``hydra.output_subdir: null`` in their root config (``configs/hydra/app.yaml``) instead.
+    ``renamed`` (old key -> new key) turns an old spelling on the command line into one line
+    naming the new key (:func:`r2mfnet.typed_config.renamed_key_error`).
     """
     exit_codes: list[int] = []
 
@@ -172,7 +182,7 @@ def hydra_entry(config_name: str, app: App, cleanup_run_dir: bool = False) -> Ca
         register_resolvers()
         directory = run_guarded(config_dir)
         main = hydra.main(version_base="1.3", config_path=str(directory), config_name=config_name)(task)
-        _run_hydra_main(main, config_name)
+        _run_hydra_main(main, config_name, renamed)
         code = max(exit_codes, default=0)
         if code:
             sys.exit(code)

@@ -1,4 +1,4 @@
-"""Export a checkpoint to ONNX: ``python scripts/export.py checkpoint=PATH output=model.onnx``.
+"""Export a checkpoint to ONNX: ``python scripts/export.py checkpoint=PATH output_file=model.onnx``.
 
 Thin on purpose: the command is :mod:`r2mfnet.apps.export` (also installed as a console command,
 see pyproject.toml); ``--help`` lists its options, ``--cfg job`` prints the composed config.

@@ -1,4 +1,4 @@
-"""Parameters and GFLOPs of every model: ``python scripts/model_summary.py [height=512 width=256 step_time=true]``.
+"""Parameters and GFLOPs of every model: ``python scripts/model_summary.py ['image_size=[512,256]' step_time=true]``.
 
 Thin on purpose: the command is :mod:`r2mfnet.apps.model_summary` (also installed as a console
 command, see pyproject.toml); ``--help`` lists its options.

@@ -1,4 +1,4 @@
-"""SpineWeb16, binary-mask vs vertebra-level angles: ``python scripts/vertebra_compare.py [oracle=256x128] [out=DIR]``.
+"""SpineWeb16, binary-mask vs vertebra-level angles: ``python scripts/vertebra_compare.py ['oracle=[256,128]'] [output_dir=DIR]``.
 
 Thin on purpose: the command is :mod:`r2mfnet.apps.vertebra_compare` (also installed as a console command,
 see pyproject.toml); ``--help`` lists its options, ``--cfg job`` prints the composed config.

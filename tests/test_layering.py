@@ -42,7 +42,8 @@ FLOOR: dict[str, frozenset[str]] = {
     "checkpoint": frozenset({"atomic", "errors", "models"}),  # reading a checkpoint builds a model
     "errors": frozenset(),
     "config_dir": frozenset({"errors"}),  # where configs/ is: below everything that composes one
-    "cli": frozenset({"atomic", "errors", "config_dir"}),  # the entry helper of apps/
+    "typed_config": frozenset({"errors"}),  # a composed config checked against its dataclass schema
+    "cli": frozenset({"atomic", "errors", "config_dir", "typed_config"}),  # the entry helper of apps/
     "": frozenset({"errors", "checkpoint"}),  # r2mfnet/__init__.py (load_model)
 }
 """Top-level modules -> the only ``r2mfnet`` modules they may import (``""``: the package itself)."""

@@ -122,14 +122,14 @@ def test_only_the_checkpoint_module_unpickles_and_only_data():
     ("train.py", ["experiment=smoke", "trainer.resume={ckpt}", "hydra.run.dir={tmp}/run"]),
     ("evaluate_cobb.py", ["dataset=synthetic", "checkpoint={ckpt}", "output_dir={tmp}/cobb",
                           "cache_dir={tmp}/cache"]),
-    ("vertebra_compare.py", ["checkpoint={ckpt}", "out={tmp}/vc", "manifest={tmp}/manifest.csv"]),
-    ("vertebra_compare.py", ["binary_checkpoint={ckpt}", "out={tmp}/vc", "manifest={tmp}/manifest.csv"]),
-    ("export.py", ["checkpoint={ckpt}", "output={tmp}/model.onnx"]),
+    ("vertebra_compare.py", ["checkpoint={ckpt}", "output_dir={tmp}/vc", "manifest={tmp}/manifest.csv"]),
+    ("vertebra_compare.py", ["binary_checkpoint={ckpt}", "output_dir={tmp}/vc", "manifest={tmp}/manifest.csv"]),
+    ("export.py", ["checkpoint={ckpt}", "output_file={tmp}/model.onnx"]),
     ("benchmark.py", ["mode=deploy", "deploy_presets=[]", "deploy_checkpoints={ckpt}",
-                      "out={tmp}/bench/deploy.json"]),
+                      "output_file={tmp}/bench/deploy.json"]),
     # compare resumes each run from <root>/<model>_seed<seed>/checkpoints/latest.pt (resume=auto)
     ("compare.py", ["experiment=smoke", "root={tmp}/cmp", "models=[unet]", "seeds=[0]", "cobb=false",
-                    "table={tmp}/cmp/table.md", "extra=['data.cache_dir={tmp}/cache']"]),
+                    "output_file={tmp}/cmp/table.md", "extra=['data.cache_dir={tmp}/cache']"]),
 ])
 def test_every_script_that_opens_a_checkpoint_refuses_code(evil_checkpoint, tmp_path, script, args):
     if script == "export.py":

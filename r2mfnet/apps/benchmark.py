@@ -3,69 +3,101 @@
 Root config ``configs/benchmark.yaml``. :func:`r2mfnet.benchmark.report.run_benchmark` does the
 work (``mode=deploy``: PyTorch eager against ONNX Runtime,
 :func:`r2mfnet.benchmark.deploy_bench.run_deploy_benchmark`); the full result is written as JSON
-(``out``) and the markdown tables beside it (``.md``),
-both atomically, and printed.
+(``output_file``) and the markdown tables beside it (``.md``), both atomically, and printed.
+The keys and their types are :class:`BenchmarkConfig`.
 """
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, List, Optional
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import MISSING, DictConfig
 
+from r2mfnet.apps.schema import CommandConfig, OutputFileKeys, command_config
 from r2mfnet.cli import hydra_entry
 from r2mfnet.errors import ConfigError
+from r2mfnet.typed_config import image_size_field
 
 
-def _size(value: Any) -> tuple[int, int]:
-    try:
-        if isinstance(value, str):
-            h, w = (int(v) for v in value.lower().split("x"))
-        else:
-            h, w = (int(v) for v in value)
-    except (TypeError, ValueError):
-        raise ConfigError(f"size must be HxW, e.g. 256x128, got '{value}'") from None
-    return h, w
+@dataclass
+class BenchmarkConfig(OutputFileKeys, CommandConfig):
+    """``configs/benchmark.yaml``'s keys and types (the values are the YAML's; a null means the
+    mode's own default: ``quick=true``'s preset, else the runner's)."""
+
+    RENAMED = {"out": "output_file", "size": "image_size"}
+    mode: str = MISSING
+    quick: bool = MISSING
+    models: Any = MISSING  # a list [a,b] or a quoted string 'a,b' (as switches, deploy_*, profile_models)
+    primary: str = MISSING
+    image_size: Optional[List[int]] = image_size_field()
+    batch: Optional[int] = MISSING
+    base_channels: int = MISSING
+    depth: int = MISSING
+    switches: Any = MISSING
+    device: str = MISSING
+    threads: int = MISSING
+    rounds: Optional[int] = MISSING
+    warmup: int = MISSING
+    data_pipeline: bool = MISSING
+    data_cases: Optional[int] = MISSING
+    data_cache_dir: str = MISSING
+    compile_cache_dir: Optional[str] = MISSING
+    force_slow_amp: bool = MISSING
+    deploy_presets: Any = MISSING
+    deploy_checkpoints: Any = MISSING
+    deploy_batches: Any = MISSING
+    deploy_threads: Any = MISSING
+    deploy_dice_cases: int = MISSING
+    deploy_opset: int = MISSING
+    profile_models: Any = MISSING
+    profile_experiment: str = MISSING
 
 
 def _names(value: Any) -> list[str]:
     """A list (``[a,b]``) or a quoted comma-separated string (``'a,b'``)."""
-    items = value.split(",") if isinstance(value, str) else OmegaConf.to_container(value)
-    return [str(t).strip() for t in items if str(t).strip()]  # type: ignore[union-attr]
+    items = value.split(",") if isinstance(value, str) else list(value)
+    return [str(t).strip() for t in items if str(t).strip()]
 
 
-def bench_config(cfg: DictConfig) -> Any:
+def _typed(cfg: DictConfig | BenchmarkConfig) -> BenchmarkConfig:
+    return cfg if isinstance(cfg, BenchmarkConfig) else command_config(BenchmarkConfig, cfg)
+
+
+def bench_config(cfg: DictConfig | BenchmarkConfig) -> Any:
     """The :class:`~r2mfnet.benchmark.report.BenchConfig` of a composed ``benchmark`` config."""
     from r2mfnet.benchmark.report import QUICK_SWITCHES, BenchConfig
 
-    bench = BenchConfig(base_channels=int(cfg.base_channels), depth=int(cfg.depth), device=str(cfg.device),
-                        threads=int(cfg.threads), warmup=int(cfg.warmup), data=bool(cfg.data_pipeline),
-                        data_cache_dir=str(cfg.data_cache_dir), compile_cache_dir=cfg.compile_cache_dir,
-                        primary=str(cfg.primary), force_slow_amp=bool(cfg.force_slow_amp))
+    cfg = _typed(cfg)
+    bench = BenchConfig(base_channels=cfg.base_channels, depth=cfg.depth, device=cfg.device,
+                        threads=cfg.threads, warmup=cfg.warmup, data=cfg.data_pipeline,
+                        data_cache_dir=cfg.data_cache_dir, compile_cache_dir=cfg.compile_cache_dir,
+                        primary=cfg.primary, force_slow_amp=cfg.force_slow_amp)
     if cfg.quick:
         bench.models, bench.size, bench.batch = ["r2mfnet", "two_unet_cascade"], (128, 64), 4
         bench.switches = list(QUICK_SWITCHES)
         bench.rounds, bench.data_cases, bench.data_image_size, bench.data_items_per_round = 3, 3, (256, 128), 12
-        bench.threads = int(cfg.threads) or 1  # one thread: on a shared machine two threads wait on each other
+        bench.threads = cfg.threads or 1  # one thread: on a shared machine two threads wait on each other
     if cfg.models is not None:
         bench.models = _names(cfg.models)
     if cfg.switches is not None:
         bench.switches = _names(cfg.switches)
-    if cfg.size is not None:
-        bench.size = _size(cfg.size)
+    if cfg.image_size is not None:
+        bench.size = cfg.image_size
     for key in ("batch", "rounds", "data_cases"):
-        if cfg[key] is not None:
-            setattr(bench, key, int(cfg[key]))
+        if getattr(cfg, key) is not None:
+            setattr(bench, key, getattr(cfg, key))
     if bench.primary not in bench.models:
         raise ConfigError(f"primary={bench.primary} must be one of models={bench.models}")
     return bench
 
 
-def deploy_config(cfg: DictConfig) -> Any:
+def deploy_config(cfg: DictConfig | BenchmarkConfig) -> Any:
     """The :class:`~r2mfnet.benchmark.deploy_bench.DeployBenchConfig` of ``mode=deploy``."""
     from r2mfnet.benchmark.deploy_bench import PRESETS, DeployBenchConfig, case_from_checkpoint
 
+    cfg = _typed(cfg)
     cases = []
     for name in _names(cfg.deploy_presets) if cfg.deploy_presets is not None else []:
         if name not in PRESETS:
@@ -78,13 +110,13 @@ def deploy_config(cfg: DictConfig) -> Any:
         threads = tuple(int(t) for t in _names(cfg.deploy_threads))
     except ValueError:
         raise ConfigError("deploy_batches and deploy_threads must be lists of integers, e.g. [1,8]") from None
-    return DeployBenchConfig(cases=cases, batches=batches, threads=threads,
-                             rounds=int(cfg.rounds) if cfg.rounds is not None else 5,
-                             warmup=int(cfg.warmup), dice_cases=int(cfg.deploy_dice_cases),
-                             cache_dir=str(cfg.data_cache_dir), opset=int(cfg.deploy_opset))
+    rounds = {} if cfg.rounds is None else {"rounds": cfg.rounds}  # null: DeployBenchConfig's default
+    return DeployBenchConfig(cases=cases, batches=batches, threads=threads, warmup=cfg.warmup,
+                             dice_cases=cfg.deploy_dice_cases, cache_dir=cfg.data_cache_dir,
+                             opset=cfg.deploy_opset, **rounds)
 
 
-def profile(cfg: DictConfig, log) -> dict:
+def profile(cfg: DictConfig | BenchmarkConfig, log) -> dict:
     """``mode=profile``: each of ``profile_models`` built from ``configs/model/<name>.yaml`` as
     ``experiment=<profile_experiment>`` trains it (input size, batch, base width, depth)."""
     import torch
@@ -93,11 +125,12 @@ def profile(cfg: DictConfig, log) -> dict:
     from r2mfnet.training.run_config import build_model, validate
     from r2mfnet.config_dir import compose
 
+    cfg = _typed(cfg)
     names = _names(cfg.profile_models)
     if not names:
         raise ConfigError("profile_models must name at least one model, e.g. [unet,r2mfnet]")
-    if int(cfg.threads) > 0:
-        torch.set_num_threads(int(cfg.threads))
+    if cfg.threads > 0:
+        torch.set_num_threads(cfg.threads)
     models, size, batch = {}, None, None
     for name in names:
         run = validate(compose("config", [f"experiment={cfg.profile_experiment}", f"model={name}"]))
@@ -109,37 +142,40 @@ def profile(cfg: DictConfig, log) -> dict:
         if here != size:
             raise ConfigError(f"profile_models: {name} trains at {here[0]}x{here[1]}, {names[0]} at "
                               f"{size[0]}x{size[1]}: profile models of one input size together")
-    if cfg.size is not None:
-        size = _size(cfg.size)
+    if cfg.image_size is not None:
+        size = cfg.image_size
     if cfg.batch is not None:
-        batch = int(cfg.batch)
-    return profile_models(models, batch, size, rounds=int(cfg.rounds) if cfg.rounds is not None else 5,
-                          warmup=int(cfg.warmup), log=log)
+        batch = cfg.batch
+    rounds = {} if cfg.rounds is None else {"rounds": cfg.rounds}  # null: profile_models' default
+    return profile_models(models, batch, size, warmup=cfg.warmup, log=log, **rounds)
 
 
 def run(cfg: DictConfig) -> dict:
-    """Benchmark, write ``out`` (JSON) and its ``.md`` tables, print the tables."""
+    """Benchmark, write ``output_file`` (JSON) and its ``.md`` tables, print the tables."""
     from r2mfnet.atomic import atomic_write_json, atomic_write_text
 
-    mode = str(cfg.get("mode", "models"))
+    c = command_config(BenchmarkConfig, cfg)
+    mode = c.mode
     if mode not in ("models", "deploy", "profile"):
         raise ConfigError(f"mode must be models, deploy or profile, got '{mode}'")
-    out = Path(str(cfg.out))
+    if not c.output_file:
+        raise ConfigError("output_file= is required (see --help)")
+    out = Path(c.output_file)
     log = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731
     if mode == "deploy":
         from r2mfnet.benchmark.deploy_bench import deploy_markdown, run_deploy_benchmark
 
-        result = run_deploy_benchmark(deploy_config(cfg), log=log)
+        result = run_deploy_benchmark(deploy_config(c), log=log)
         table = deploy_markdown(result)
     elif mode == "profile":
         from r2mfnet.benchmark.step_profile import profile_markdown
 
-        result = profile(cfg, log)
+        result = profile(c, log)
         table = profile_markdown(result)
     else:
         from r2mfnet.benchmark.report import run_benchmark, to_markdown
 
-        result = run_benchmark(bench_config(cfg), log=log)
+        result = run_benchmark(bench_config(c), log=log)
         table = to_markdown(result)
     atomic_write_json(out, result)
     atomic_write_text(out.with_suffix(".md"), table + "\n")
@@ -148,4 +184,4 @@ def run(cfg: DictConfig) -> dict:
     return result
 
 
-main = hydra_entry("benchmark", run)
+main = hydra_entry("benchmark", run, renamed=BenchmarkConfig.RENAMED)

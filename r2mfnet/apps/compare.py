@@ -1,19 +1,37 @@
 """``r2mfnet-compare`` / ``scripts/compare.py``: several models under one budget, resumably.
 
 Root config ``configs/compare.yaml`` (the training config plus ``seeds``, ``models``, ``root``,
-``table``, ``extra``). The runner is :mod:`r2mfnet.experiments.compare`.
+``output_file``, ``extra``, ...: :class:`CompareConfig`). The runner is :mod:`r2mfnet.experiments.runner`.
 """
 from __future__ import annotations
 
 import json
 import logging
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Dict, List, Optional
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import MISSING, DictConfig
 
 from r2mfnet.apps.common import command_line
+from r2mfnet.apps.schema import CommandConfig, OutputFileKeys, command_config
 from r2mfnet.cli import hydra_entry
-from r2mfnet.errors import ConfigError
+from r2mfnet.training.run_config import RunConfig
+
+
+@dataclass
+class CompareConfig(RunConfig, OutputFileKeys, CommandConfig):
+    """``configs/compare.yaml``'s keys and types: the training config (:class:`RunConfig`, whose
+    keys do not change: checkpoints and resumable runs store them) and the comparison's own."""
+
+    RENAMED = {"table": "output_file"}
+    seeds: List[int] = MISSING
+    models: Optional[List[str]] = MISSING
+    root: Optional[str] = MISSING
+    extra: List[str] = MISSING
+    train: bool = MISSING
+    cobb: bool = MISSING
+    per_model: Dict[str, List[str]] = MISSING  # model name -> its own training overrides
 
 
 def _experiment(cfg: DictConfig) -> str:
@@ -22,14 +40,6 @@ def _experiment(cfg: DictConfig) -> str:
 
     choice = HydraConfig.get().runtime.choices.get("experiment") if HydraConfig.initialized() else None
     return str(choice or "demo")
-
-
-def _per_model(cfg: DictConfig) -> dict[str, list[str]]:
-    """``per_model``: model name -> its own training overrides (its share of the budget)."""
-    raw = OmegaConf.to_container(cfg.per_model) if cfg.get("per_model") else {}
-    if not isinstance(raw, dict) or not all(isinstance(v, list) for v in raw.values()):
-        raise ConfigError(f"per_model must map model names to lists of overrides, got {raw!r}")
-    return {str(k): [str(o) for o in v] for k, v in raw.items()}
 
 
 def _add_cobb(result_path: Path, cache_dir: Path, data_root: str | None) -> None:
@@ -57,25 +67,22 @@ def _add_cobb(result_path: Path, cache_dir: Path, data_root: str | None) -> None
 def run(cfg: DictConfig) -> str:
     """Train (or resume, or skip) every (model, seed); measure Cobb angles on SpineWeb16; write
     and print the tables. ``train=false`` only rebuilds the tables from the saved results."""
-    from r2mfnet.experiments.compare import DEFAULT_MODELS, RunSpec, run_all, write_results
+    from r2mfnet.experiments.runner import DEFAULT_MODELS, RunSpec, run_all, write_results
 
     logging.getLogger("r2mfnet").setLevel(logging.INFO)
+    c = command_config(CompareConfig, cfg)
     experiment = _experiment(cfg)
-    models = list(cfg.models) if cfg.get("models") else list(DEFAULT_MODELS)
-    root = Path(str(cfg.root or f"results/{experiment}"))
-    extra = [str(o) for o in OmegaConf.to_container(cfg.extra)] if cfg.get("extra") else []
-    per_model = _per_model(cfg)
-    seeds = [int(s) for s in cfg.seeds]
-    for seed in seeds if cfg.train else []:  # seed by seed, so that a session's end leaves whole seeds behind
+    models = list(c.models) if c.models else list(DEFAULT_MODELS)
+    root = Path(c.root or f"results/{experiment}")
+    for seed in c.seeds if c.train else []:  # seed by seed, so that a session's end leaves whole seeds behind
         for model in models:
-            run_all(experiment, root, models=[model], seeds=[seed], extra=extra, per_model=per_model)
-            if cfg.cobb and cfg.data.source == "spineweb16":
-                _add_cobb(root / RunSpec(model, seed).key / "result.json", Path(str(cfg.data.cache_dir)),
-                          cfg.data.get("root"))
-    text = write_results(root, Path(str(cfg.table or root / "results_table.md")),
+            run_all(experiment, root, models=[model], seeds=[seed], extra=c.extra, per_model=c.per_model)
+            if c.cobb and c.data.source == "spineweb16":
+                _add_cobb(root / RunSpec(model, seed).key / "result.json", Path(c.data.cache_dir), c.data.root)
+    text = write_results(root, Path(c.output_file) if c.output_file else root / "results_table.md",
                          command_line("compare"), models)
     print(text)
     return text
 
 
-main = hydra_entry("compare", run)
+main = hydra_entry("compare", run, renamed=CompareConfig.RENAMED)

@@ -10,14 +10,38 @@ definitions: ``docs/clinical.md``.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, List, Optional
 
-from omegaconf import DictConfig
+from omegaconf import MISSING, DictConfig
 
-from r2mfnet.apps.common import build_predictor, command_line
+from r2mfnet.apps.common import command_line
+from r2mfnet.apps.schema import CommandConfig, OutputDirKeys, TorchPredictorKeys, command_config
 from r2mfnet.cli import hydra_entry
 from r2mfnet.errors import ConfigError
+from r2mfnet.typed_config import image_size_field
+
+
+@dataclass
+class EvaluateCobbConfig(TorchPredictorKeys, OutputDirKeys, CommandConfig):
+    """``configs/evaluate_cobb.yaml``'s keys and types (the values are the YAML's)."""
+
+    RENAMED = {"image_height": "image_size", "image_width": "image_size"}
+    dataset: str = MISSING
+    root: Optional[str] = MISSING
+    cache_dir: str = MISSING
+    split: str = MISSING
+    methods: Any = MISSING  # [vertebrae,centreline] or the quoted string 'vertebrae,centreline'
+    every: int = MISSING
+    limit: Optional[int] = MISSING
+    gt_at: Optional[List[int]] = image_size_field()
+    budget: bool = MISSING
+    worst: int = MISSING
+    num_cases: int = MISSING
+    seed: int = MISSING
+    image_size: List[int] = image_size_field()
+    progress: bool = MISSING
 
 
 def _methods(value: Any) -> list[str]:
@@ -31,58 +55,49 @@ def _methods(value: Any) -> list[str]:
     return methods
 
 
-def _size(value: Any) -> tuple[int, int] | None:
-    """``gt_at=[H,W]``: two positive integers, or null."""
-    if value is None:
-        return None
-    size = list(value) if not isinstance(value, (str, int)) else []
-    if len(size) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 8 for v in size):
-        raise ConfigError(f"gt_at must be [height, width] (integers >= 8) or null, got {value!r}")
-    return int(size[0]), int(size[1])
-
-
 def run(cfg: DictConfig) -> dict[str, Any]:
     """Evaluate, write ``measure_eval.json`` / ``.md``, print the tables; return the result.
 
     With ``budget=true`` (SpineWeb16 and a checkpoint) the error budget instead:
     :mod:`r2mfnet.evaluation.cobb_budget`, written as ``cobb_budget.json`` / ``.md`` with the
     ten worst images' pictures."""
-    dataset = str(cfg.dataset)
+    from r2mfnet.inference import build_predictor
+
+    c = command_config(EvaluateCobbConfig, cfg)
+    dataset = c.dataset
     if dataset not in ("spineweb16", "synthetic"):
         raise ConfigError(f"dataset must be spineweb16 or synthetic, got '{dataset}'")
-    methods = _methods(cfg.methods)
-    split = str(cfg.split)
+    methods = _methods(c.methods)
+    split = c.split
     if split not in ("train", "val", "test", "all"):
         raise ConfigError(f"split must be train, val, test or all, got '{split}'")
-    cache = Path(str(cfg.cache_dir)).expanduser()
-    checkpoint = cfg.get("checkpoint")
-    if cfg.get("budget") and (dataset != "spineweb16" or not checkpoint):
+    cache = Path(c.cache_dir).expanduser()
+    checkpoint = c.checkpoint
+    if c.budget and (dataset != "spineweb16" or not checkpoint):
         raise ConfigError("budget=true needs dataset=spineweb16 and checkpoint=PATH")
-    predictor = build_predictor(cfg) if checkpoint else None
-    out = Path(str(cfg.get("output_dir") or Path("outputs") / "measure_eval" / dataset))
+    predictor = build_predictor(c) if checkpoint else None
+    out = Path(c.output_dir) if c.output_dir else Path("outputs") / "measure_eval" / dataset
     if dataset == "spineweb16":
         from r2mfnet.data.spineweb16 import default_root, prepare_spineweb16
 
-        root = Path(str(cfg.root)) if cfg.get("root") else default_root()
+        root = Path(c.root) if c.root else default_root()
         manifest = prepare_spineweb16(root, cache / "spineweb16")
-        limit = None if cfg.get("limit") is None else int(cfg.limit)
-        if cfg.get("budget"):
-            return _budget(cfg, manifest, predictor, str(checkpoint), split, methods, limit, out)
+        if c.budget:
+            return _budget(c, manifest, predictor, str(checkpoint), methods, out)
         from r2mfnet.evaluation.cobb_spineweb16 import evaluate_spineweb16, spineweb16_markdown
 
         result = evaluate_spineweb16(
             manifest, root=root, predictor=predictor, checkpoint=checkpoint, split=split,
-            methods=methods, every=int(cfg.every), limit=limit, progress=bool(cfg.progress),
-            gt_at=_size(cfg.get("gt_at")))
+            methods=methods, every=c.every, limit=c.limit, progress=c.progress, gt_at=c.gt_at)
         markdown = spineweb16_markdown
     else:
         from r2mfnet.data.synthetic import ensure_dataset
         from r2mfnet.evaluation.cobb_synthetic import evaluate_synthetic, synthetic_markdown
 
-        manifest = ensure_dataset(cache / "synthetic", num_cases=int(cfg.num_cases), seed=int(cfg.seed),
-                                  image_height=int(cfg.image_height), image_width=int(cfg.image_width))
-        result = evaluate_synthetic(manifest, predictor=predictor, methods=methods,
-                                    progress=bool(cfg.progress))
+        height, width = c.image_size
+        manifest = ensure_dataset(cache / "synthetic", num_cases=c.num_cases, seed=c.seed,
+                                  image_height=height, image_width=width)
+        result = evaluate_synthetic(manifest, predictor=predictor, methods=methods, progress=c.progress)
         markdown = synthetic_markdown
     if checkpoint:
         result["checkpoint"] = str(checkpoint)
@@ -95,16 +110,16 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     return result
 
 
-def _budget(cfg: DictConfig, manifest: Path, predictor: Any, checkpoint: str, split: str,
-            methods: list[str], limit: int | None, out: Path) -> dict[str, Any]:
+def _budget(c: EvaluateCobbConfig, manifest: Path, predictor: Any, checkpoint: str,
+            methods: list[str], out: Path) -> dict[str, Any]:
     """``budget=true``: the error budget of one checkpoint on one split (docs/clinical.md)."""
     from r2mfnet.evaluation.cobb import write_report
     from r2mfnet.evaluation.cobb_budget import budget_markdown, error_budget, write_worst_pictures
 
-    size = _size(cfg.get("gt_at")) or (predictor.letterbox.height, predictor.letterbox.width)
-    result = error_budget(manifest, predictor, checkpoint, split=split, methods=methods,
-                          input_size=size, every=int(cfg.every), limit=limit, progress=bool(cfg.progress))
-    pictures = write_worst_pictures(result, predictor, out / "worst", n=int(cfg.worst))
+    size = c.gt_at or (predictor.letterbox.height, predictor.letterbox.width)
+    result = error_budget(manifest, predictor, checkpoint, split=c.split, methods=methods,
+                          input_size=size, every=c.every, limit=c.limit, progress=c.progress)
+    pictures = write_worst_pictures(result, predictor, out / "worst", n=c.worst)
     result["worst_pictures"] = [str(p.relative_to(out)) for p in pictures]
     md = budget_markdown(result)
     j, m = write_report(result, md, out, "cobb_budget", command_line("evaluate_cobb"))
@@ -113,4 +128,4 @@ def _budget(cfg: DictConfig, manifest: Path, predictor: Any, checkpoint: str, sp
     return result
 
 
-main = hydra_entry("evaluate_cobb", run)
+main = hydra_entry("evaluate_cobb", run, renamed=EvaluateCobbConfig.RENAMED)

@@ -8,15 +8,35 @@ extra, or the two backends disagree (nothing written).
 """
 from __future__ import annotations
 
+import dataclasses
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import MISSING, DictConfig
 
-from r2mfnet.apps.common import required
+from r2mfnet.apps.schema import CommandConfig, OutputFileKeys, command_config, types_only
 from r2mfnet.cli import hydra_entry
 from r2mfnet.errors import ConfigError
+from r2mfnet.inference.build import TorchPredictorConfig
 
-USAGE = "r2mfnet-export checkpoint=PATH output=model.onnx"
+
+ExportedPredictorKeys: Any = types_only(TorchPredictorConfig, "ExportedPredictorKeys",
+                                        only=("checkpoint", "threshold", "postprocess", "cleanup"))
+"""The predictor keys an export records in its contract (it predicts nothing itself: no
+``device``, no ``tta_flip``)."""
+
+
+@dataclass
+class ExportConfig(ExportedPredictorKeys, OutputFileKeys, CommandConfig):
+    """``configs/export.yaml``'s keys and types (the values are the YAML's)."""
+
+    RENAMED = {"output": "output_file"}
+    opset: int = MISSING
+    sample: Any = MISSING  # null, an image path or a list of them
+    verify_batch: int = MISSING
+    atol: float = MISSING
+    min_dice: float = MISSING
 
 
 def _samples(value: object) -> list:
@@ -25,7 +45,7 @@ def _samples(value: object) -> list:
         return []
     from r2mfnet.data.io import read_image
 
-    paths = [value] if isinstance(value, str) else list(OmegaConf.to_container(value))  # type: ignore[arg-type]
+    paths = [value] if isinstance(value, str) else list(value)  # type: ignore[arg-type]
     return [read_image(str(p)).array for p in paths]
 
 
@@ -33,17 +53,16 @@ def run(cfg: DictConfig) -> int:
     """Export, print the verification numbers, return 0."""
     from r2mfnet.deploy.onnx_export import export_checkpoint
 
-    checkpoint = required(cfg, "checkpoint", USAGE)
-    output = Path(str(required(cfg, "output", USAGE)))
+    c = command_config(ExportConfig, cfg)
+    if not c.output_file:
+        raise ConfigError("output_file= is required (see --help)")
+    output = Path(c.output_file)
     if output.suffix.lower() != ".onnx":
-        raise ConfigError(f"output must end in .onnx, got '{output}'")
-    cleanup = cfg.get("cleanup")
+        raise ConfigError(f"output_file must end in .onnx, got '{output}'")
     contract = export_checkpoint(
-        str(checkpoint), output, opset=int(cfg.opset), threshold=float(cfg.threshold),
-        postprocess=bool(cfg.postprocess),
-        cleanup=None if cleanup is None else OmegaConf.to_container(cleanup),
-        samples=_samples(cfg.get("sample")), verify_batch=int(cfg.verify_batch),
-        atol=float(cfg.atol), min_dice=float(cfg.min_dice))
+        c.checkpoint, output, opset=c.opset, threshold=c.threshold, postprocess=c.postprocess,
+        cleanup=dataclasses.asdict(c.cleanup), samples=_samples(c.sample),
+        verify_batch=c.verify_batch, atol=c.atol, min_dice=c.min_dice)
     check = contract["source"]["verification"]
     h, w = contract["input_size"]
     print(f"wrote {output}: {contract['model_config'].get('name')} at {h}x{w}, opset {contract['opset']}, "
@@ -54,4 +73,4 @@ def run(cfg: DictConfig) -> int:
     return 0
 
 
-main = hydra_entry("export", run)
+main = hydra_entry("export", run, renamed=ExportConfig.RENAMED)

@@ -10,23 +10,33 @@ option, checkpoint or manifest). Rules: ``docs/clinical.md``.
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from omegaconf import DictConfig
+from omegaconf import MISSING, DictConfig
 
-from r2mfnet.apps.common import build_predictor, required
 from r2mfnet.apps.predict_output import MaskFn, run_predictions
+from r2mfnet.apps.schema import CommandConfig, OutputDirKeys, PredictorKeys, command_config
 from r2mfnet.cli import hydra_entry
 from r2mfnet.data.inputs import VIEW_RULE, InputView, collect_inputs
 from r2mfnet.errors import ConfigError, DataError
 
-USAGE = ("r2mfnet-predict checkpoint=PATH input=FILE_OR_FOLDER_OR_MANIFEST output_dir=DIR "
-         "(or backend=onnx onnx_model=model.onnx instead of checkpoint)")
 
 
-def _mask_sources(cfg: DictConfig, masks_src: str, settings: dict[str, Any]
+@dataclass
+class PredictConfig(PredictorKeys, OutputDirKeys, CommandConfig):
+    """``configs/predict.yaml``'s keys and types (the values are the YAML's)."""
+
+    input: str = MISSING
+    dicom_seg: str = MISSING  # auto | true | false (a string: "auto" is not a boolean)
+    method: str = MISSING
+    masks: str = MISSING
+    progress: bool = MISSING
+
+
+def _mask_sources(c: PredictConfig, masks_src: str, settings: dict[str, Any]
                   ) -> tuple[MaskFn | None, MaskFn | None, str]:
     """``(get_mask, get_labels, label)``: where each view's mask (or label map) comes from."""
     if masks_src == "manifest":
@@ -38,12 +48,14 @@ def _mask_sources(cfg: DictConfig, masks_src: str, settings: dict[str, Any]
             return read_mask(iv.mask)
 
         return manifest_mask, None, "manifest masks, not predicted"
-    onnx = cfg.get("backend") == "onnx"
-    if not onnx and not cfg.get("checkpoint"):
+    from r2mfnet.inference import build_predictor
+
+    onnx = c.backend == "onnx"
+    if not onnx and not c.checkpoint:
         raise ConfigError("checkpoint=PATH is required (a best.pt written by scripts/train.py)"
                           ", or masks=manifest to measure a manifest's own masks")
-    predictor = build_predictor(cfg)  # a Predictor, or an OnnxPredictor for backend=onnx
-    source = {"backend": "onnx", "onnx_model": str(cfg.onnx_model)} if onnx else {"checkpoint": str(cfg.checkpoint)}
+    predictor = build_predictor(c)  # a Predictor, or an OnnxPredictor for backend=onnx
+    source = {"backend": "onnx", "onnx_model": str(c.onnx_model)} if onnx else {"checkpoint": str(c.checkpoint)}
     settings.update(**source, threshold=predictor.threshold, tta_flip=predictor.tta_flip)
 
     def predicted_mask(iv: InputView, raw: np.ndarray) -> np.ndarray:
@@ -61,12 +73,12 @@ def run(cfg: DictConfig) -> int:
     """Predict, measure and write every input case; print a summary; return the exit code."""
     from r2mfnet.measure.case import METHODS
 
-    input_path = required(cfg, "input", USAGE)
-    output_dir = required(cfg, "output_dir", USAGE)
-    masks_src = str(cfg.get("masks", "predicted"))
+    c = command_config(PredictConfig, cfg)
+    input_path, output_dir, masks_src, method = c.input, c.output_dir, c.masks, c.method
+    if not output_dir:
+        raise ConfigError("output_dir= is required (see --help)")
     if masks_src not in ("predicted", "manifest"):
         raise ConfigError(f"masks must be 'predicted' or 'manifest', got '{masks_src}'")
-    method = str(cfg.get("method", "vertebrae"))
     if method not in METHODS:
         raise ConfigError(f"method must be one of {', '.join(METHODS)}, got '{method}'")
     cases, ignored, kind = collect_inputs(str(input_path), masks_src)
@@ -74,12 +86,12 @@ def run(cfg: DictConfig) -> int:
                                 "input_kind": kind, "masks": masks_src}
     if kind != "manifest":
         settings["view_rule"] = VIEW_RULE
-    get_mask, get_labels, label = _mask_sources(cfg, masks_src, settings)
+    get_mask, get_labels, label = _mask_sources(c, masks_src, settings)
     from r2mfnet.apps.predict_dicom import dicom_seg_writer
 
-    write_seg = dicom_seg_writer(cfg.get("dicom_seg", "auto")) if masks_src == "predicted" else None
-    summary = run_predictions(cases, Path(str(output_dir)), get_mask, settings, method, label,
-                              progress=bool(cfg.get("progress", True)), ignored=ignored,
+    write_seg = dicom_seg_writer(c.dicom_seg) if masks_src == "predicted" else None
+    summary = run_predictions(cases, Path(output_dir), get_mask, settings, method, label,
+                              progress=c.progress, ignored=ignored,
                               get_labels=get_labels, write_extra=write_seg)
     n_views = sum(len(c.views) for c in cases)
     print(f"\n{len(cases)} case(s), {n_views} view(s) processed; results in {summary.output_dir}")
@@ -95,4 +107,4 @@ def run(cfg: DictConfig) -> int:
     return summary.exit_code
 
 
-main = hydra_entry("predict", run)
+main = hydra_entry("predict", run, renamed=PredictConfig.RENAMED)

@@ -1,6 +1,6 @@
 """``scripts/vertebra_picture.py``: the vertebra-level report picture of docs/vertebrae.md (and docs/measurements.md).
 
-Root config ``configs/vertebra_picture.yaml`` (``out=``, ``seed=``). Generates a few synthetic
+Root config ``configs/vertebra_picture.yaml`` (``output_file=``, ``seed=``). Generates a few synthetic
 cases at 1024 x 512 (cached under ``.cache/r2mfnet/vertebra_picture``), takes the coronal view
 with the largest curve, paints its ground-truth vertebra labels from the landmarks and draws the
 measurement (named vertebrae, each curve's end plates, level range and angle), next to the
@@ -9,11 +9,22 @@ is ``report_levels.png`` of ``scripts/predict.py`` with an 18-class checkpoint.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
-from omegaconf import DictConfig
+from omegaconf import MISSING, DictConfig
 
+from r2mfnet.apps.schema import CommandConfig, OutputFileKeys, command_config
 from r2mfnet.cli import hydra_entry
+from r2mfnet.errors import ConfigError
+
+
+@dataclass
+class VertebraPictureConfig(OutputFileKeys, CommandConfig):
+    """``configs/vertebra_picture.yaml``'s keys and types (the values are the YAML's)."""
+
+    RENAMED = {"out": "output_file"}
+    seed: int = MISSING
 
 
 def run(cfg: DictConfig) -> Path:
@@ -30,7 +41,10 @@ def run(cfg: DictConfig) -> Path:
     from r2mfnet.measure import cobb_from_mask, draw_measurement, side_by_side
     from r2mfnet.measure.vertebra_labels import draw_labels, measure_labels
 
-    out, seed = Path(str(cfg.out)), int(cfg.seed)
+    c = command_config(VertebraPictureConfig, cfg)
+    if not c.output_file:
+        raise ConfigError("output_file= is required (see --help)")
+    out, seed = Path(c.output_file), c.seed
     manifest = ensure_dataset(Path(".cache/r2mfnet/vertebra_picture"), num_cases=6, seed=seed,
                               image_height=1024, image_width=512, num_workers=0)
     coronal = [r for r in load_manifest(manifest) if r.view == "coronal"]
@@ -51,4 +65,4 @@ def run(cfg: DictConfig) -> Path:
     return out
 
 
-main = hydra_entry("vertebra_picture", run)
+main = hydra_entry("vertebra_picture", run, renamed=VertebraPictureConfig.RENAMED)

@@ -6,7 +6,7 @@ Why
     loop: for each image, get a mask (or label map, or landmarks) from some source, measure its
     three ``angles.csv``-rule angles, and compare with the reference. This module is that loop
     and its table; the SpineWeb16 harness (:mod:`r2mfnet.evaluation.cobb_spineweb16`), the
-    vertebra-level comparison (:mod:`r2mfnet.evaluation.vertebra_compare`), the synthetic
+    vertebra-level comparison (:mod:`r2mfnet.evaluation.binary_vs_labels`), the synthetic
     harness (:mod:`r2mfnet.evaluation.cobb_synthetic`) and the error budget
     (:mod:`r2mfnet.evaluation.cobb_budget`) only differ in their images and sources.
 Sources (:class:`Source`)

@@ -1,16 +1,19 @@
 """One way to build a predictor: from a predictor config section, for every command and runner.
 
-The section (:class:`PredictorConfig`) says where the model comes from (a trainer checkpoint, or
-an exported ONNX file with ``backend=onnx``) and how masks are made from it (threshold, flip TTA,
-clean-up, device). The commands carry these keys in their root config (``checkpoint=``,
-``tta_flip=``, ...), the training run in ``eval.*``; either mapping is read here, so the keys mean
-the same everywhere and their defaults are written once, in :class:`PredictorConfig`.
+The section (:class:`PredictorConfig`; :class:`TorchPredictorConfig` is its checkpoint-only
+part, the predictor piece of the commands that need PyTorch anyway) says where the model comes
+from (a trainer checkpoint, or an exported ONNX file with ``backend=onnx``) and how masks are
+made from it (threshold, flip TTA, clean-up, device). The commands carry these keys flat in
+their root config (``checkpoint=``, ``tta_flip=``, ...; their schemas take the fields from these
+dataclasses, :mod:`r2mfnet.apps.schema`), the training run in ``eval.*``; either mapping, or a
+command's typed config, is read here, so the keys mean the same everywhere and the library's
+defaults are written once, in these dataclasses.
 
 No torch import at module level: ``backend=onnx`` must work without PyTorch installed.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
@@ -21,24 +24,30 @@ BACKENDS = ("torch", "onnx")
 
 
 @dataclass
-class PredictorConfig:
-    """The predictor section: model source, post-processing and where it runs."""
+class TorchPredictorConfig:
+    """The predictor keys of a command that reads a trainer checkpoint (PyTorch only)."""
 
-    checkpoint: Optional[str] = None  # backend=torch: a best.pt written by r2mfnet-train
-    backend: str = "torch"  # torch | onnx (ONNX Runtime, no PyTorch needed; docs/deploy.md)
-    onnx_model: Optional[str] = None  # backend=onnx: an .onnx file written by r2mfnet-export
-    threads: int = 0  # backend=onnx: ONNX Runtime intra-op threads (0 = its default)
-    device: Optional[str] = None  # backend=torch: cpu | cuda | null (cuda when present)
+    checkpoint: Optional[str] = None  # a best.pt written by r2mfnet-train
+    device: Optional[str] = None  # cpu | cuda | null (cuda when present)
     threshold: float = 0.5  # probability above which a pixel is spine
     tta_flip: bool = False  # average with the horizontally flipped prediction
     postprocess: bool = True  # anatomy-aware mask clean-up (inference/postprocess.clean_mask)
     cleanup: CleanupParams = field(default_factory=CleanupParams)  # its parameters
 
 
+@dataclass
+class PredictorConfig(TorchPredictorConfig):
+    """The predictor section: model source, post-processing and where it runs (either backend)."""
+
+    backend: str = "torch"  # torch | onnx (ONNX Runtime, no PyTorch needed; docs/deploy.md)
+    onnx_model: Optional[str] = None  # backend=onnx: an .onnx file written by r2mfnet-export
+    threads: int = 0  # backend=onnx: ONNX Runtime intra-op threads (0 = its default)
+
+
 FIELDS = tuple(f.name for f in fields(PredictorConfig))
 
 
-def predictor_config(section: Mapping[str, Any] | PredictorConfig | None = None,
+def predictor_config(section: Mapping[str, Any] | TorchPredictorConfig | None = None,
                      **overrides: Any) -> PredictorConfig:
     """A typed :class:`PredictorConfig` from the predictor keys of ``section`` (other keys are the
     command's own and ignored; absent or null ``cleanup`` means the defaults) and ``overrides``.
@@ -46,11 +55,10 @@ def predictor_config(section: Mapping[str, Any] | PredictorConfig | None = None,
     from omegaconf import OmegaConf
     from omegaconf.errors import OmegaConfBaseException
 
-    if isinstance(section, PredictorConfig):
-        picked: dict[str, Any] = {}
-        base = OmegaConf.structured(section)
+    base = OmegaConf.structured(PredictorConfig)
+    if is_dataclass(section):  # a command's typed config: its predictor fields
+        picked: dict[str, Any] = {k: getattr(section, k) for k in FIELDS if hasattr(section, k)}
     else:
-        base = OmegaConf.structured(PredictorConfig)
         picked = {k: section[k] for k in FIELDS if section is not None and k in section}
     picked.update(overrides)
     if picked.get("cleanup") is None:
@@ -65,7 +73,7 @@ def predictor_config(section: Mapping[str, Any] | PredictorConfig | None = None,
         raise ConfigError(f"{key}: {str(exc).splitlines()[0]}") from None
 
 
-def build_predictor(section: Mapping[str, Any] | PredictorConfig | None = None, **overrides: Any) -> Any:
+def build_predictor(section: Mapping[str, Any] | TorchPredictorConfig | None = None, **overrides: Any) -> Any:
     """The predictor a :class:`PredictorConfig` section describes (``overrides`` win over it):
     a :class:`~r2mfnet.inference.predictor.Predictor` for ``backend=torch`` (``checkpoint``
     required), an :class:`~r2mfnet.inference.onnx_predictor.OnnxPredictor` for ``backend=onnx``
@@ -90,4 +98,4 @@ def build_predictor(section: Mapping[str, Any] | PredictorConfig | None = None, 
                                  tta_flip=cfg.tta_flip, postprocess=cfg.postprocess, cleanup=cfg.cleanup)
 
 
-__all__ = ["BACKENDS", "PredictorConfig", "build_predictor", "predictor_config"]
+__all__ = ["BACKENDS", "PredictorConfig", "TorchPredictorConfig", "build_predictor", "predictor_config"]

@@ -107,7 +107,7 @@ def train(cfg: DictConfig | dict, hydra_run_dir: str | Path,
 
 def evaluate_split(checkpoint: Path, splits: dict[str, list], run: RunConfig, out_dir: Path) -> dict[str, Any] | None:
     """Evaluate ``checkpoint`` on ``run.eval.split`` at original resolution and print the tables."""
-    from r2mfnet.evaluation.evaluate import evaluate_records, print_summary
+    from r2mfnet.evaluation.score_views import evaluate_records, print_summary
     from r2mfnet.inference import build_predictor
 
     records = splits.get(run.eval.split) or []

@@ -10,14 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-from omegaconf import DictConfig, OmegaConf
-from omegaconf.errors import OmegaConfBaseException
+from omegaconf import DictConfig
 
 from r2mfnet.training.config_checks import check_values
 from r2mfnet.data.build import DataConfig
 from r2mfnet.errors import ConfigError
 from r2mfnet.inference.postprocess import CleanupParams
 from r2mfnet.training.config import TrainerConfig
+from r2mfnet.typed_config import merge_typed
 
 
 @dataclass
@@ -64,13 +64,7 @@ class RunConfig:
 
 def validate(cfg: DictConfig | dict) -> RunConfig:
     """Check ``cfg`` against :class:`RunConfig`; return a typed copy or raise :class:`ConfigError`."""
-    try:
-        merged = OmegaConf.merge(OmegaConf.structured(RunConfig), cfg)
-        run: RunConfig = OmegaConf.to_object(merged)  # type: ignore[assignment]
-    except OmegaConfBaseException as exc:
-        key = getattr(exc, "full_key", None)
-        msg = str(exc).splitlines()[0]
-        raise ConfigError(f"invalid configuration{f' at key {key!r}' if key else ''}: {msg}") from None
+    run = merge_typed(RunConfig, cfg)  # the one validation path of every command
     if "name" not in run.model:
         raise ConfigError("model.name is missing: choose a model group, e.g. model=r2mfnet or model=unet")
     check_values(run)

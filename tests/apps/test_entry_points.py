@@ -113,8 +113,8 @@ def test_predict_and_evaluate_write_only_where_output_dir_says(tmp_path):
 def test_multirun_still_works(tmp_path):
     """``-m`` sweeps through the same entry helper (one job per value)."""
     a, b = tmp_path / "a", tmp_path / "b"
-    res = run_script("make_synthetic.py", ["-m", f"output_dir={a},{b}", "num_cases=1", "image_height=96",
-                                           "image_width=48", f"hydra.sweep.dir={tmp_path / 'sweep'}"],
+    res = run_script("make_synthetic.py", ["-m", f"output_dir={a},{b}", "num_cases=1", "image_size=[96,48]",
+                                           f"hydra.sweep.dir={tmp_path / 'sweep'}"],
                      cwd=tmp_path, timeout=300)
     assert res.returncode == 0, res.stderr
     assert (a / "manifest.csv").is_file() and (b / "manifest.csv").is_file()
@@ -131,13 +131,13 @@ def test_compare_command_composes_each_run_inside_its_own_hydra_app(tmp_path):
     """scripts/compare.py composes every run's training config while Hydra runs the command
     itself (once a ValueError: "GlobalHydra is already initialized")."""
     root, table = tmp_path / "results", tmp_path / "table.md"
-    res = run_script("compare.py", ["experiment=smoke", f"root={root}", f"table={table}", "models=[unet]",
+    res = run_script("compare.py", ["experiment=smoke", f"root={root}", f"output_file={table}", "models=[unet]",
                                     "per_model={unet:['trainer.epochs=1']}", f"extra=['data.cache_dir={tmp_path / 'c'}']"],
                      cwd=tmp_path, timeout=300)
     assert res.returncode == 0, res.stderr[-3000:]
     assert (root / "unet_seed0" / "result.json").is_file() and "| unet |" in table.read_text()
     table.unlink()
-    rebuilt = run_script("compare.py", ["experiment=smoke", f"root={root}", f"table={table}", "models=[unet,r2mfnet]",
+    rebuilt = run_script("compare.py", ["experiment=smoke", f"root={root}", f"output_file={table}", "models=[unet,r2mfnet]",
                                         "train=false"], cwd=tmp_path, timeout=300)
     assert rebuilt.returncode == 0, rebuilt.stderr[-3000:]
     assert not (root / "r2mfnet_seed0").exists()  # train=false: tables only, nothing trained

@@ -55,9 +55,9 @@ def test_benchmark_script_writes_json_and_table(tmp_path, capsys):
 
     out = tmp_path / "b" / "bench.json"
     cfg = _benchmark_config([
-        "models=[r2mfnet,two_unet_cascade]", "size=32x16", "batch=2", "base_channels=4", "depth=2",
+        "models=[r2mfnet,two_unet_cascade]", "image_size=[32,16]", "batch=2", "base_channels=4", "depth=2",
         "switches=[fp32,cl,bf16]", "rounds=2", "threads=1", "data_cases=1",
-        f"data_cache_dir={tmp_path / 'cache'}", f"out={out}"])
+        f"data_cache_dir={tmp_path / 'cache'}", f"output_file={out}"])
     run(cfg)
     result = json.loads(out.read_text())
     table = capsys.readouterr().out
@@ -93,5 +93,5 @@ def test_bad_arguments_are_config_errors():
 
     with pytest.raises(ConfigError, match="primary=r2mfnet must be one of"):
         bench_config(_benchmark_config(["models=[unet]", "primary=r2mfnet"]))
-    with pytest.raises(ConfigError, match="size must be HxW"):
-        bench_config(_benchmark_config(["size=big"]))
+    with pytest.raises(ConfigError, match=r"image_size: an image size is written \[H, W\]"):
+        bench_config(_benchmark_config(["image_size=big"]))

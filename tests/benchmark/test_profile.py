@@ -52,7 +52,7 @@ def test_profile_command_writes_json_and_markdown(tmp_path) -> None:
     out = tmp_path / "profile.json"
     result = run_script("benchmark.py", ["mode=profile", "threads=1", "rounds=1", "warmup=0",
                                          "profile_experiment=smoke", "profile_models=[unet,r2mfnet]",
-                                         f"out={out}"])
+                                         f"output_file={out}"])
     assert result.returncode == 0, result.stderr[-2000:]
     data = json.loads(out.read_text())
     assert set(data["stage_steps"]) == {"unet", "r2mfnet"}

@@ -205,7 +205,7 @@ def test_script_rejects_unknown_key(tmp_path):
 
 def test_script_generates(tmp_path):
     r = subprocess.run([sys.executable, str(REPO / "scripts" / "make_synthetic.py"),
-                        f"output_dir={tmp_path}", "num_cases=1", "image_height=96", "image_width=48",
+                        f"output_dir={tmp_path}", "num_cases=1", "image_size=[96,48]",
                         "contact_sheet=true"], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "manifest.csv").is_file() and (tmp_path / "contact_sheet.png").is_file()

@@ -40,7 +40,7 @@ def test_benchmark_command_deploy_mode_with_a_checkpoint(tmp_path):
     out = tmp_path / "deploy.json"
     cfg = compose("benchmark", ["mode=deploy", "deploy_presets=[]", f"deploy_checkpoints=[{ckpt}]",
                                 "deploy_batches=[1]", "deploy_threads=[1]", "rounds=1", "warmup=0",
-                                "deploy_dice_cases=0", f"out={out}"])
+                                "deploy_dice_cases=0", f"output_file={out}"])
     bench_app.run(cfg)
     doc = json.loads(out.read_text())
     assert doc["mode"] == "deploy" and len(doc["cases"][0]["rows"]) == len(BACKENDS)

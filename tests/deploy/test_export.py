@@ -124,9 +124,9 @@ def test_disagreement_fails_and_writes_nothing(checkpoints, tmp_path):
 
 def test_export_command(checkpoints, tmp_path):
     out = tmp_path / "cli model.onnx"
-    result = run_script("export.py", [f"checkpoint={checkpoints['default']}", f"output={out}", "verify_batch=1"],
+    result = run_script("export.py", [f"checkpoint={checkpoints['default']}", f"output_file={out}", "verify_batch=1"],
                         env={"OMP_NUM_THREADS": "1"})
     assert result.returncode == 0, result.stderr
     assert "mask Dice 1.00000" in result.stdout and out.is_file()
-    bad = run_script("export.py", [f"checkpoint={checkpoints['default']}", f"output={tmp_path / 'm.txt'}"])
-    assert bad.returncode == 2 and "output must end in .onnx" in bad.stderr
+    bad = run_script("export.py", [f"checkpoint={checkpoints['default']}", f"output_file={tmp_path / 'm.txt'}"])
+    assert bad.returncode == 2 and "output_file must end in .onnx" in bad.stderr

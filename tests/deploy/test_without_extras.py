@@ -55,9 +55,9 @@ def test_presets_are_the_demo_and_the_spineweb16_crop_recipe():
 def test_benchmark_deploy_option_errors(tmp_path):
     out = tmp_path / "deploy.json"
     with pytest.raises(ConfigError, match="unknown preset 'huge'"):
-        bench_app.run(compose("benchmark", ["mode=deploy", "deploy_presets=[huge]", f"out={out}"]))
+        bench_app.run(compose("benchmark", ["mode=deploy", "deploy_presets=[huge]", f"output_file={out}"]))
     with pytest.raises(ConfigError, match=r"mode must be models, deploy.*got 'fast'"):
-        bench_app.run(compose("benchmark", ["mode=fast", f"out={out}"]))
+        bench_app.run(compose("benchmark", ["mode=fast", f"output_file={out}"]))
     assert not out.exists()
 
 
@@ -106,7 +106,7 @@ def test_export_without_the_deploy_extra_is_one_line_and_writes_nothing(no_extra
 
     out = tmp_path / "m.onnx"
     with pytest.raises(ConfigError) as err:
-        export_app.run(compose("export", [f"checkpoint={tiny_checkpoint}", f"output={out}"]))
+        export_app.run(compose("export", [f"checkpoint={tiny_checkpoint}", f"output_file={out}"]))
     message = str(err.value)
     assert "export needs the deploy extra (onnx is missing)" in message
     assert "pip install 'r2mfnet[deploy]'" in message and "\n" not in message

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from r2mfnet.data.labels import rasterize_labels
-from r2mfnet.evaluation.vertebra_compare import compare_spineweb16, labels_triple, oracle_labels, to_markdown
+from r2mfnet.evaluation.binary_vs_labels import compare_spineweb16, labels_triple, oracle_labels, to_markdown
 from r2mfnet.measure.aasce import aasce_angles_from_landmarks
 from tests.measure.synth_spine import bump, make_spine
 

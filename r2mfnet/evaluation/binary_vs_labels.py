@@ -16,7 +16,7 @@ with the angles measured
   checkpoint's held-out test patients (or ``split=all``); every row then uses those images only;
 * optionally from **predicted binary masks** of a binary checkpoint trained on the same split
   (``binary_checkpoint=``), measured by the clinical layer's two tilt methods;
-* optionally from an **oracle at model resolution** (``oracle=256x128``): the ground-truth
+* optionally from an **oracle at model resolution** (``oracle=[256,128]``): the ground-truth
   label map letterboxed to the model's input size (as the training target is) and mapped back
   exactly as a prediction is (:func:`r2mfnet.inference.predictions.labels_from_probabilities` on its
   one-hot map). A perfect model at that input size can do no better, so this row is the floor of
@@ -31,7 +31,7 @@ plate of the lower one) is reported for information (``endplate_main``), not in 
 
 Command (:mod:`r2mfnet.apps.vertebra_compare`)::
 
-    python scripts/vertebra_compare.py out=outputs/vertebra_compare [every=4]
+    python scripts/vertebra_compare.py output_dir=outputs/vertebra_compare [every=4]
 """
 from __future__ import annotations
 
@@ -43,7 +43,7 @@ import numpy as np
 
 from r2mfnet.evaluation.vertebra_metrics import VertebraMetric
 
-log = logging.getLogger("r2mfnet.evaluation.vertebra_compare")
+log = logging.getLogger("r2mfnet.evaluation.binary_vs_labels")
 
 SOURCES = {
     "gt_mask/vertebrae": "binary GT mask, end plates of its parts (clinical layer)",
@@ -121,6 +121,8 @@ def compare_spineweb16(
     progress: bool = True,
     oracle_size: tuple[int, int] | None = None,
     binary_checkpoint: str | Path | None = None,
+    predictor: Any = None,
+    binary_predictor: Any = None,
 ) -> dict[str, Any]:
     """Measure every selected image each way; returns ``{"rows", "per_image", ...}``.
 
@@ -128,16 +130,20 @@ def compare_spineweb16(
     held-out images only, so that the rows compare. ``binary_checkpoint`` (a binary model trained
     on the same split) adds the clinical layer's measurement of its predicted masks: the side by
     side of binary-mask and vertebra-level measurement from predictions. The loop is
-    :func:`r2mfnet.evaluation.cobb.evaluate_sources`.
+    :func:`r2mfnet.evaluation.cobb.evaluate_sources`. ``predictor`` / ``binary_predictor``:
+    the two checkpoints' predictors when the caller built them
+    (:func:`r2mfnet.inference.build_predictor` with its threshold, clean-up, device); otherwise
+    they are built from the checkpoints with the predictor defaults on the CPU.
     """
     from r2mfnet.evaluation.cobb import evaluate_sources, source_rows
     from r2mfnet.evaluation.cobb_spineweb16 import spineweb16_images
-    from r2mfnet.inference.predictor import Predictor
+    from r2mfnet.inference import build_predictor
 
     # checkpoints first: a refused file stops the run before any image is read
-    predictor = None if checkpoint is None else Predictor.from_checkpoint(checkpoint, device="cpu")
-    binary_predictor = (None if binary_checkpoint is None
-                        else Predictor.from_checkpoint(binary_checkpoint, device="cpu"))
+    if predictor is None and checkpoint is not None:
+        predictor = build_predictor(checkpoint=str(checkpoint), device="cpu")
+    if binary_predictor is None and binary_checkpoint is not None:
+        binary_predictor = build_predictor(checkpoint=str(binary_checkpoint), device="cpu")
     images, pred_note = spineweb16_images(manifest, every, limit, checkpoint,
                                           split if checkpoint is not None else "all")
     segmentation = VertebraMetric()  # the 18-class checkpoint's per-vertebra Dice and identification
