@@ -99,6 +99,11 @@ def process_case(
     is then its union, measured as usual, and each view also gets a ``vertebra_level`` entry
     (curves with named end and apex vertebrae, from the end plates of the labelled vertebrae)
     and ``<view>_levels.png``, side by side in ``report_levels.png``.
+
+    ``get_mask.halves(view, raw_image)``, when the mask function has it (a predictor with flip
+    TTA), gives the masks of the two TTA halves; each measured view then gets ``tta_halves``
+    (:func:`~r2mfnet.measure.review_flags.tta_halves_entry`), which the review page flags when
+    the halves' main angles are more than 10 deg apart.
     """
     from r2mfnet.data.io import read_image
     from r2mfnet.data.preprocess import normalize_intensity
@@ -111,6 +116,7 @@ def process_case(
     files: dict[str, Any] = {}
     view_errors: dict[str, dict[str, Any]] = {}
     labels: dict[str, np.ndarray] = {}
+    raws: dict[str, np.ndarray] = {}
     for view, iv in case.views.items():
         inputs[view] = {"image": str(iv.path), "view_from": iv.view_from}
         try:
@@ -132,7 +138,7 @@ def process_case(
         spacing = iv.pixel_spacing_mm or data.pixel_spacing_mm
         inputs[view].update(size_hw=list(data.array.shape), pixel_spacing_mm=spacing)
         image01 = normalize_intensity(data.array)
-        images[view], masks[view] = image01, mask
+        images[view], masks[view], raws[view] = image01, mask, data.array
         write_png(folder / f"{view}_mask.png", mask.astype(np.uint8) * 255)
         write_png(folder / f"{view}_overlay.png", overlay(image01, mask))
         files[view] = {"mask": f"{view}_mask.png", "overlay": f"{view}_overlay.png"}
@@ -148,6 +154,7 @@ def process_case(
         if not d.get("measured"):
             d["error_kind"] = "unmeasurable"
         views_out[view] = d
+    _add_tta_halves(views_out, getattr(get_mask, "halves", None), case, raws, method)
     if measured is not None and measured.views:
         picture = case_picture(measured, images, masks, subtitle=mask_label)
         write_png(folder / "report.png", picture)
@@ -175,6 +182,19 @@ def process_case(
     }
     atomic_write_json(folder / "measurements.json", result)
     return result, failures
+
+
+def _add_tta_halves(views_out: dict[str, Any], halves: Any, case: InputCase,
+                    raws: Mapping[str, np.ndarray], method: str) -> None:
+    """Each measured view's ``tta_halves`` entry, when ``halves`` (the mask function's) is given."""
+    if halves is None:
+        return
+    from r2mfnet.measure.review_flags import tta_halves_entry
+
+    for view, raw in raws.items():
+        if views_out.get(view, {}).get("measured"):
+            plain, mirrored = halves(case.views[view], raw)
+            views_out[view]["tta_halves"] = tta_halves_entry(plain, mirrored, method)
 
 
 def _vertebra_levels(labels: Mapping[str, np.ndarray], images: Mapping[str, np.ndarray],

@@ -10,6 +10,8 @@ Why
     ``gt@HxW``          ground truth letterboxed to the model's input size and back
     ``pred_no_rule``    predicted masks, end plates without the anatomical sanity rule
     ``pred``            predicted masks as ``r2mfnet-predict`` measures them
+    ``pred_recipe``     ... predicted with the recipe's settings (threshold 0.5, no flip TTA),
+                        when the run's differ: the "before" of a change of prediction settings
     ``pred-extra``      ... with the parts off the spine removed (:mod:`~r2mfnet.evaluation.cobb_repairs`)
     ``pred+split``      ... with merged vertebrae split along the ground truth's discs
     ``pred+missing``    ... with missed vertebrae painted in from the ground truth
@@ -41,9 +43,27 @@ SHARES = ("measurement method on perfect masks", "input size (letterbox and back
 F1_BINS = (0.0, 0.6, 0.8, 0.9, 1.01)
 
 
+RECIPE_SETTINGS = {"threshold": 0.5, "tta_flip": False}
+"""The prediction settings of the training recipe's validation (and of the first budget)."""
+
+
+def recipe_predictor(predictor: Any) -> Any | None:
+    """A shallow copy of ``predictor`` (same model) with :data:`RECIPE_SETTINGS`, or ``None``
+    when it already has them: the budget's "before" row for changed prediction settings."""
+    import copy
+
+    if all(getattr(predictor, k, v) == v for k, v in RECIPE_SETTINGS.items()):
+        return None
+    recipe = copy.copy(predictor)
+    for key, value in RECIPE_SETTINGS.items():
+        setattr(recipe, key, value)
+    return recipe
+
+
 def budget_sources(predictor: Any, input_size: Sequence[int]) -> list[Source]:
     """The sources of the module docstring, sharing one prediction per image."""
     pred = predicted_mask(predictor)
+    recipe = recipe_predictor(predictor)
 
     def repaired(*repairs: Any) -> Any:
         def get(image: Image, memo: dict) -> np.ndarray:
@@ -57,6 +77,8 @@ def budget_sources(predictor: Any, input_size: Sequence[int]) -> list[Source]:
         Source("gt", "mask", gt_mask, "ground-truth masks"),
         gt_at_size(input_size),
         Source("pred_no_rule", "mask", pred, "predicted, no sanity rule", {"vertebrae": {"anatomy": False}}),
+        *([Source("pred_recipe", "mask", predicted_mask(recipe, "pred_recipe_mask"),
+                  "predicted, recipe settings (threshold 0.5, no flip TTA)")] if recipe is not None else []),
         Source("pred", "mask", pred, "predicted masks"),
         Source("pred-extra", "mask", repaired(remove_extra_parts), "predicted, extra parts removed"),
         Source("pred+split", "mask", repaired(split_merged), "predicted, merged vertebrae split"),
@@ -131,6 +153,7 @@ def error_budget(manifest: str | Path, predictor: Any, checkpoint: str | Path, s
         r["pred_main_error_deg"] = None if tri is None else tri[0] - r["reference"][0]
     return {"dataset": "spineweb16", "split": split, "predicted_on": note, "checkpoint": str(checkpoint),
             "input_size": [int(input_size[0]), int(input_size[1])], "n_images": len(per_image),
+            "prediction_settings": {k: getattr(predictor, k, None) for k in RECIPE_SETTINGS},
             "rows": source_rows(per_image, done["keys"], sources),
             "budget": [_budget_table(per_image, chain, m) for m in methods],
             "error_by_vertebra_f1": _error_vs_segmentation(per_image, pred_key),
@@ -144,7 +167,8 @@ def _f(v: Any, nd: int = 2) -> str:
 def budget_markdown(result: dict[str, Any]) -> str:
     """The budget's tables: every source, the chain's shares, error by vertebra F1, worst images."""
     lines = [f"Error budget, SpineWeb16 {result['split']} split ({result['n_images']} images; "
-             f"{result['predicted_on']}); checkpoint {result['checkpoint']}; reference: experts' angles.csv.",
+             f"{result['predicted_on']}); checkpoint {result['checkpoint']}; prediction settings "
+             f"{result.get('prediction_settings')}; reference: experts' angles.csv.",
              "", rows_markdown(result["rows"])]
     for b in result["budget"]:
         lines += ["", f"Budget of the main angle ({b['method']}), on the {b['n_images']} images every row "

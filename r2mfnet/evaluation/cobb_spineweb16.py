@@ -147,12 +147,13 @@ def gt_at_size(size: Sequence[int]) -> Source:
     return Source(f"gt@{h}x{w}", "mask", get, f"ground truth through {h}x{w}")
 
 
-def predicted_mask(predictor: Any) -> Callable[[Image, dict], np.ndarray]:
-    """``get`` of the predicted binary mask, predicted once per image (shared by repairs)."""
+def predicted_mask(predictor: Any, key: str = "pred_mask") -> Callable[[Image, dict], np.ndarray]:
+    """``get`` of the predicted binary mask, predicted once per image and kept in the memo under
+    ``key`` (shared by the repairs; another predictor of the same image needs another key)."""
     def get(image: Image, memo: dict) -> np.ndarray:
-        if "pred_mask" not in memo:
-            memo["pred_mask"] = np.asarray(predictor.predict_mask(raw_image(image, memo)), dtype=bool)
-        return memo["pred_mask"]
+        if key not in memo:
+            memo[key] = np.asarray(predictor.predict_mask(raw_image(image, memo)), dtype=bool)
+        return memo[key]
 
     return get
 

@@ -80,6 +80,21 @@ class MaskPredictions:
         """Binary spine mask at the input's size (see :meth:`predict_masks`)."""
         return self.predict_masks([image])[0]
 
+    def predict_mask_halves(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The two halves of flip TTA as masks: ``(plain, mirrored)``, each predicted without TTA
+        (the image; its mirror image, the mask mirrored back) and thresholded and cleaned like
+        :meth:`predict_mask`. Their disagreement flags an unstable prediction on the review page
+        (:mod:`r2mfnet.measure.review_flags`). Each is letterboxed on its own, so with an odd
+        padding the mirrored half sits one model pixel off the mirrored tensor flip TTA uses."""
+        saved = getattr(self, "tta_flip", False)
+        self.tta_flip = False
+        try:
+            plain = self.predict_mask(image)
+            mirrored = self.predict_mask(np.ascontiguousarray(np.asarray(image)[:, ::-1]))[:, ::-1]
+        finally:
+            self.tta_flip = saved
+        return plain, np.ascontiguousarray(mirrored)
+
     def predict_label_maps(self, images: Sequence[np.ndarray], batch_size: int = 4) -> list[np.ndarray]:
         """uint8 vertebra label maps (0 background, 1..17 = T1..L5) of an 18-class model, each the
         size of its input image (module docstring for the rule)."""

@@ -45,7 +45,7 @@ import numpy as np
 from scipy import ndimage
 
 from r2mfnet.errors import MeasurementError
-from r2mfnet.measure.levels import fraction_to_level_position, level_name
+from r2mfnet.measure.levels import fraction_to_level_position
 
 
 @dataclass(frozen=True)
@@ -82,34 +82,9 @@ class Centreline:
     def height(self) -> float:
         return float(self.ys[-1] - self.ys[0])
 
-    def x_at(self, y: float | np.ndarray) -> float | np.ndarray:
-        """Smoothed centreline x at row(s) ``y`` (clamped to the chain's ends)."""
-        return _interp(y, self.ys, self.xs)
-
-    def tilt_at(self, y: float | np.ndarray) -> float | np.ndarray:
-        """Tilt (degrees) at row(s) ``y`` (clamped to the chain's ends)."""
-        return _interp(y, self.ys, self.tilt_deg)
-
-    def level_at(self, y: float | np.ndarray) -> float | np.ndarray:
-        """Approximate level position (0..17) at row(s) ``y``."""
-        return _interp(y, self.ys, self.level_pos)
-
-    def y_at_level(self, position: float | np.ndarray) -> float | np.ndarray:
-        """Row at approximate level position(s) ``position`` (inverse of :meth:`level_at`)."""
-        return _interp(position, self.level_pos, self.ys)
-
-    def level_name_at(self, y: float) -> str:
-        """Name (``"T7"``) of the vertebra approximately at row ``y``."""
-        return level_name(float(self.level_at(y)))
-
     def median_width(self) -> float:
         w = self.widths[self.widths > 0]
         return float(np.median(w)) if w.size else 0.0
-
-
-def _interp(q, xp, fp):
-    out = np.interp(q, xp, fp)
-    return float(out) if np.ndim(out) == 0 else out
 
 
 # ----------------------------------------------------------------------------- components
@@ -293,32 +268,11 @@ def _local_poly(x: np.ndarray, sigma: float, degree: int = 2) -> tuple[np.ndarra
     return coef[:, 0], coef[:, 1]
 
 
-def extract_centreline(
-    mask: np.ndarray,
-    *,
-    size_fraction: float = 0.1,
-    min_component_fraction: float = 0.005,
-    lateral_tolerance: float = 1.0,
-    max_gap_fraction: float = 0.2,
-    smooth_fraction: float = 0.035,
-    min_height: int = 30,
-    min_row_coverage: float = 0.5,
-    min_chain_fraction: float = 0.75,
-    level_weights: Sequence[float] | str | None = None,
-    n_refine: int = 4,
-    poly_degree: int = 1,
-) -> Centreline:
-    """Centreline of a binary spine mask (spine roughly vertical, T1 at the top).
-
-    Raises :class:`MeasurementError` when the mask is empty, when its main chain is shorter than
-    ``min_height`` rows, covers fewer than ``min_row_coverage`` of its rows, has a gap taller
-    than ``max_gap_fraction`` of its height, or holds less than ``min_chain_fraction`` of the
-    mask (the rest lying away from it: the mask is broken, and a number would be meaningless).
-    """
-    m = _as_mask(mask)
-    chain, info = select_chain(
-        m, size_fraction, min_component_fraction, lateral_tolerance, max_gap_fraction
-    )
+def _checked_chain(m: np.ndarray, size_fraction: float, min_component_fraction: float,
+                   lateral_tolerance: float, max_gap_fraction: float, min_height: int,
+                   min_row_coverage: float, min_chain_fraction: float) -> tuple[np.ndarray, dict, int, int]:
+    """Step 1 and 2: the main chain and its checks; ``(chain, info, top row, bottom row)``."""
+    chain, info = select_chain(m, size_fraction, min_component_fraction, lateral_tolerance, max_gap_fraction)
     count = chain.sum(axis=1).astype(np.float64)
     rows = np.nonzero(count > 0)[0]
     top, bot = int(rows[0]), int(rows[-1])
@@ -350,84 +304,135 @@ def extract_centreline(
             f"the spine mask is broken: a gap of {longest} rows ({100 * longest / height:.0f}% of "
             f"its height, maximum {100 * max_gap_fraction:.0f}%) interrupts the spine"
         )
-    sigma = max(1.0, smooth_fraction * height)
-    # Initial midline: mass-weighted row centres (sums smoothed before dividing, so thin corner
-    # rows of a tilted vertebra weigh little and gaps need no special case).
-    xs_idx = np.arange(m.shape[1], dtype=np.float64)
+    return chain, info, top, bot
+
+
+def _initial_midline(chain: np.ndarray, top: int, bot: int, sigma: float) -> np.ndarray:
+    """Step 3: mass-weighted row centres as ``(x, y)`` points, one per row of the chain.
+
+    Sums are smoothed before dividing, so thin corner rows of a tilted vertebra weigh little
+    and gaps need no special case.
+    """
+    seg = chain[top : bot + 1].sum(axis=1).astype(np.float64)
+    xs_idx = np.arange(chain.shape[1], dtype=np.float64)
     xsum = (chain[top : bot + 1] * xs_idx[None, :]).sum(axis=1)
     cnt_s = ndimage.gaussian_filter1d(seg, sigma, mode="constant")
     xsum_s = ndimage.gaussian_filter1d(xsum, sigma, mode="constant")
     rows_y = np.arange(top, bot + 1, dtype=np.float64)
     ok = cnt_s > 1e-3 * cnt_s.max()
     x0 = np.interp(rows_y, rows_y[ok], xsum_s[ok] / cnt_s[ok])
-    pts = np.stack([x0, rows_y], axis=1)
-    # Refinement: re-centre along cuts perpendicular to the current centreline. A vertebra is
-    # roughly perpendicular to the spine, so such a cut runs side to side parallel to its end
-    # plates and is centred on the vertebra's axis, whereas a horizontal cut through a tilted
-    # vertebra is centred off the axis near its corners.
+    return np.stack([x0, rows_y], axis=1)
+
+
+def _cuts(pts: np.ndarray, u: np.ndarray, sigma: float, poly_degree: int
+          ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Smoothed points, unit tangents, normals, and the sample coordinates of the cuts
+    perpendicular to the centreline (offsets ``u`` along the normal): ``(p, t, n, (cy, cx))``."""
+    p, t = _smooth_polyline(pts, sigma, poly_degree)
+    n = np.stack([t[:, 1], -t[:, 0]], axis=1)  # right-hand normal of a downward tangent
+    cx = p[:, None, 0] + u[None, :] * n[:, None, 0]
+    cy = p[:, None, 1] + u[None, :] * n[:, None, 1]
+    return p, t, n, np.stack([cy, cx])
+
+
+def _continue_ends(pts: np.ndarray, good: np.ndarray, sigma: float) -> None:
+    """Before the first and after the last full cut, continue the line of the full cuts (in
+    place; a constant offset would pin the end points where the previous estimate put them)."""
+    g = np.nonzero(good)[0]
+    span = max(3, int(2 * sigma))
+    for lead in (True, False):
+        ends = g[g < g[0] + span] if lead else g[g > g[-1] - span]
+        rest = np.arange(0, g[0]) if lead else np.arange(g[-1] + 1, good.size)
+        if rest.size and ends.size >= 2:
+            for dim in (0, 1):
+                cf = np.polyfit(ends.astype(np.float64), pts[ends, dim], 1)
+                pts[rest, dim] = np.polyval(cf, rest.astype(np.float64))
+
+
+def _refine_once(pts: np.ndarray, chain_f: np.ndarray, u: np.ndarray, half: float, sigma: float,
+                 poly_degree: int) -> np.ndarray | None:
+    """Step 4, one pass: re-centre along full perpendicular cuts, continue and trim the ends.
+
+    A vertebra is roughly perpendicular to the spine, so a cut perpendicular to the current
+    centreline runs side to side parallel to its end plates and is centred on the vertebra's
+    axis, whereas a horizontal cut through a tilted vertebra is centred off the axis near its
+    corners. Only "full" cuts, those crossing a vertebra from side to side (mass near the local
+    maximum), set the offset: a cut leaving through an end plate is centred off the axis, and at
+    the ends of the spine that bias would feed back into the tilt. ``None``: too few full cuts
+    (the refinement stops with the previous points).
+    """
+    p, _, n, coords = _cuts(pts, u, sigma, poly_degree)
+    vals = ndimage.map_coordinates(chain_f, coords, order=1, mode="constant", cval=0.0)
+    raw = vals.sum(axis=1)
+    first = (vals * u[None, :]).sum(axis=1)
+    local_max = ndimage.maximum_filter1d(raw, size=2 * int(np.ceil(sigma)) + 1)
+    positive = raw[raw > 0]
+    if positive.size < 2:
+        return None
+    good = (raw >= 0.9 * local_max) & (raw >= 0.3 * float(np.median(positive)))
+    if good.sum() < 2:
+        return None
+    idx = np.arange(raw.size, dtype=np.float64)
+    off = np.interp(idx, idx[good], first[good] / raw[good])
+    off = np.clip(off, -half / 2, half / 2)
+    pts = p + off[:, None] * n
+    _continue_ends(pts, good, sigma)
+    # Trim the ends to the end plates of the first and last vertebra: beyond them the cuts
+    # cross only a corner of a tilted vertebra.
+    full = np.nonzero(raw >= 0.5 * float(np.median(raw[raw > 0])))[0]
+    max_trim = int(0.08 * raw.size)
+    i0 = min(int(full[0]), max_trim) if full.size else 0
+    i1 = max(int(full[-1]), raw.size - 1 - max_trim) if full.size else raw.size - 1
+    return pts[i0 : i1 + 1] if i1 - i0 >= 2 else pts
+
+
+def extract_centreline(
+    mask: np.ndarray,
+    *,
+    size_fraction: float = 0.1,
+    min_component_fraction: float = 0.005,
+    lateral_tolerance: float = 1.0,
+    max_gap_fraction: float = 0.2,
+    smooth_fraction: float = 0.035,
+    min_height: int = 30,
+    min_row_coverage: float = 0.5,
+    min_chain_fraction: float = 0.75,
+    level_weights: Sequence[float] | str | None = None,
+    n_refine: int = 4,
+    poly_degree: int = 1,
+) -> Centreline:
+    """Centreline of a binary spine mask (spine roughly vertical, T1 at the top).
+
+    The steps of the module docstring: :func:`_checked_chain`, :func:`_initial_midline`,
+    ``n_refine`` x :func:`_refine_once`, then smoothing and tilt. Raises
+    :class:`MeasurementError` when the mask is empty, when its main chain is shorter than
+    ``min_height`` rows, covers fewer than ``min_row_coverage`` of its rows, has a gap taller
+    than ``max_gap_fraction`` of its height, or holds less than ``min_chain_fraction`` of the
+    mask (the rest lying away from it: the mask is broken, and a number would be meaningless).
+    """
+    m = _as_mask(mask)
+    chain, info, top, bot = _checked_chain(m, size_fraction, min_component_fraction, lateral_tolerance,
+                                           max_gap_fraction, min_height, min_row_coverage, min_chain_fraction)
+    sigma = max(1.0, smooth_fraction * (bot - top + 1))
+    pts = _initial_midline(chain, top, bot, sigma)
+    seg = chain[top : bot + 1].sum(axis=1)
     half = float(np.percentile(seg[seg > 0], 95))
     u = np.arange(-np.ceil(half), np.ceil(half) + 1)
     chain_f = chain.astype(np.float32)
     for _ in range(n_refine):
-        p, t = _smooth_polyline(pts, sigma, poly_degree)
-        n = np.stack([t[:, 1], -t[:, 0]], axis=1)  # right-hand normal of a downward tangent
-        cx = p[:, None, 0] + u[None, :] * n[:, None, 0]
-        cy = p[:, None, 1] + u[None, :] * n[:, None, 1]
-        vals = ndimage.map_coordinates(chain_f, [cy, cx], order=1, mode="constant", cval=0.0)
-        # Only "full" cuts, those crossing a vertebra from side to side (mass near the local
-        # maximum), set the offset: the midpoint of such a cut lies on the vertebra's axis even
-        # when the cut is a little tilted, whereas a cut leaving through an end plate is centred
-        # off the axis; at the ends of the spine that bias would feed back into the tilt.
-        raw = vals.sum(axis=1)
-        first = (vals * u[None, :]).sum(axis=1)
-        local_max = ndimage.maximum_filter1d(raw, size=2 * int(np.ceil(sigma)) + 1)
-        positive = raw[raw > 0]
-        if positive.size < 2:
+        refined = _refine_once(pts, chain_f, u, half, sigma, poly_degree)
+        if refined is None:
             break
-        good = (raw >= 0.9 * local_max) & (raw >= 0.3 * float(np.median(positive)))
-        if good.sum() < 2:
-            break
-        idx = np.arange(raw.size, dtype=np.float64)
-        off = np.interp(idx, idx[good], first[good] / raw[good])
-        off = np.clip(off, -half / 2, half / 2)
-        pts = p + off[:, None] * n
-        # Before the first and after the last full cut, continue the line of the full cuts
-        # (a constant offset would pin the end points where the previous estimate put them).
-        g = np.nonzero(good)[0]
-        span = max(3, int(2 * sigma))
-        for lead in (True, False):
-            ends = g[g < g[0] + span] if lead else g[g > g[-1] - span]
-            rest = np.arange(0, g[0]) if lead else np.arange(g[-1] + 1, raw.size)
-            if rest.size and ends.size >= 2:
-                for dim in (0, 1):
-                    cf = np.polyfit(ends.astype(np.float64), pts[ends, dim], 1)
-                    pts[rest, dim] = np.polyval(cf, rest.astype(np.float64))
-        # Trim the ends to the end plates of the first and last vertebra: beyond them the cuts
-        # cross only a corner of a tilted vertebra.
-        full = np.nonzero(raw >= 0.5 * float(np.median(raw[raw > 0])))[0]
-        max_trim = int(0.08 * raw.size)
-        i0 = min(int(full[0]), max_trim) if full.size else 0
-        i1 = max(int(full[-1]), raw.size - 1 - max_trim) if full.size else raw.size - 1
-        if i1 - i0 >= 2:
-            pts = pts[i0 : i1 + 1]
-    p, t = _smooth_polyline(pts, sigma, poly_degree)
-    n = np.stack([t[:, 1], -t[:, 0]], axis=1)
-    cx = p[:, None, 0] + u[None, :] * n[:, None, 0]
-    cy = p[:, None, 1] + u[None, :] * n[:, None, 1]
-    widths = ndimage.map_coordinates(chain_f, [cy, cx], order=1, cval=0.0).sum(axis=1)
+        pts = refined
+    p, t, _, coords = _cuts(pts, u, sigma, poly_degree)
+    widths = ndimage.map_coordinates(chain_f, coords, order=1, cval=0.0).sum(axis=1)
     tilt = -np.degrees(np.arctan2(t[:, 0], t[:, 1]))
     arc = np.arange(p.shape[0], dtype=np.float64)
     level_pos = np.asarray(fraction_to_level_position(arc / max(arc[-1], 1.0), level_weights))
     return Centreline(
-        ys=p[:, 1].copy(),
-        xs=p[:, 0].copy(),
-        tilt_deg=tilt,
-        widths=widths,
-        level_pos=level_pos,
-        smoothing_px=float(sigma),
-        n_components=int(info["n_components"]),
-        n_dropped=int(info["n_dropped"]),
-        image_shape=(int(m.shape[0]), int(m.shape[1])),
+        ys=p[:, 1].copy(), xs=p[:, 0].copy(), tilt_deg=tilt, widths=widths, level_pos=level_pos,
+        smoothing_px=float(sigma), n_components=int(info["n_components"]),
+        n_dropped=int(info["n_dropped"]), image_shape=(int(m.shape[0]), int(m.shape[1])),
     )
 
 

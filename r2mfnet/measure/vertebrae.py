@@ -23,6 +23,8 @@ How
        right-edge midpoint) is the mean of the two end-plate vectors. Three passes re-turn the
        frame. For vertebrae under 40 px wide (small images) the outline's staircase makes the
        fit noisy, and it is blended with the principal axis of the pixels (:func:`shape_tilt`).
+       ``tilt_fit="min_rect"`` reads the tilt from the minimum-area enclosing rectangle instead
+       (:func:`min_rect_tilt`; chosen against on validation, see ``docs/clinical.md``).
     3. The first guess, and the sanity reference, for a piece's tilt is the perpendicular to the
        line through its neighbouring pieces' centres (robust even where the centreline fails at
        a badly drawn end). A piece whose fit strays more than ``max_deviation_deg`` from that
@@ -163,6 +165,40 @@ def shape_tilt(ys: np.ndarray, xs: np.ndarray, start_deg: float, core: float = 0
     return tilt, height
 
 
+TILT_FITS = ("end_plates", "min_rect")
+"""How a vertebra's tilt is read from its pixels (``tilt_fit`` of :func:`vertebra_tilts`)."""
+
+
+def min_rect_tilt(ys: np.ndarray, xs: np.ndarray, start_deg: float) -> float:
+    """Tilt of the side of the piece's minimum-area enclosing rectangle nearest ``start_deg``.
+
+    The rectangle rests on the piece's convex hull, so a ragged or rounded outline (a small
+    vertebra predicted at a model's input size and mapped back) moves it less than it moves a
+    line through the outline's extreme points per column. It rests on one hull edge, so a wedged
+    vertebra is read along one of its end plates (the one giving the smaller rectangle), not
+    along their mean as the end-plate fit reads it.
+    """
+    import cv2
+
+    (_, _), (_, _), angle = cv2.minAreaRect(np.stack([xs, ys], axis=1).astype(np.float32))
+    best = min((angle + k * 90.0 for k in (-2, -1, 0, 1, 2)),
+               key=lambda a: abs((a - start_deg + 90.0) % 180.0 - 90.0))
+    return _wrap_near(best, start_deg)
+
+
+def piece_tilt(ys: np.ndarray, xs: np.ndarray, start_deg: float, core: float = 0.6,
+               tilt_fit: str = "end_plates") -> tuple[float, float] | None:
+    """A piece's mid-line tilt and height by ``tilt_fit``: ``"end_plates"`` (:func:`shape_tilt`)
+    or ``"min_rect"`` (:func:`min_rect_tilt`; the height still from the end-plate frame, which
+    decides whether the piece holds merged vertebrae). ``None``: too small to fit."""
+    if tilt_fit not in TILT_FITS:
+        raise ValueError(f"tilt_fit must be one of {TILT_FITS}, got {tilt_fit!r}")
+    fit = shape_tilt(ys, xs, start_deg, core)
+    if fit is None or tilt_fit == "end_plates":
+        return fit
+    return min_rect_tilt(ys, xs, start_deg), fit[1]
+
+
 def _neck_cuts(widths: np.ndarray, s0: int, s1: int, seg: float, split_factor: float) -> list[int]:
     """Cut positions (arc indices) inside ``[s0, s1]`` at the narrowest points, deepest first.
 
@@ -193,6 +229,131 @@ def _neck_cuts(widths: np.ndarray, s0: int, s1: int, seg: float, split_factor: f
             cuts.append(lo + k)
 
 
+@dataclass(frozen=True)
+class _Pixels:
+    """The mask's foreground pixels with their part label and nearest centreline sample, and per
+    part (index = label): area, centre, whether it belongs to the main chain, whether measured."""
+
+    ys: np.ndarray
+    xs: np.ndarray
+    label: np.ndarray
+    arc: np.ndarray
+    area: np.ndarray
+    cx: np.ndarray
+    cy: np.ndarray
+    in_chain: np.ndarray
+    candidate: np.ndarray
+    median_chain_area: float
+
+
+def _segment_px(cl: Centreline, level_weights: Sequence[float] | str | None) -> np.ndarray:
+    """Typical segment height (vertebra + disc) at each centreline sample, in pixels."""
+    seg_frac = np.diff(level_boundaries(level_weights))
+    level_idx = np.clip(np.floor(cl.level_pos).astype(int), 0, seg_frac.size - 1)
+    return seg_frac[level_idx] * (cl.ys.size - 1)
+
+
+def _candidate_parts(m: np.ndarray, chain: np.ndarray, cl: Centreline, min_piece_fraction: float,
+                     lateral_reach: float) -> _Pixels:
+    """Label the parts; measure the main chain's and the vertebra-sized ones beside it."""
+    labels, k = ndimage.label(m, structure=np.ones((3, 3), dtype=bool))
+    ys, xs = np.nonzero(labels)
+    lab = labels[ys, xs]
+    area = np.bincount(lab, minlength=k + 1)
+    in_chain = np.bincount(lab, weights=chain[ys, xs], minlength=k + 1) > 0
+    tree = cKDTree(np.stack([cl.xs, cl.ys], axis=1))
+    _, arc = tree.query(np.stack([xs, ys], axis=1).astype(np.float64))
+    cx = np.bincount(lab, weights=xs, minlength=k + 1) / np.maximum(area, 1)
+    cy = np.bincount(lab, weights=ys, minlength=k + 1) / np.maximum(area, 1)
+    chain_areas = area[1:][in_chain[1:]]
+    med_chain = float(np.median(chain_areas)) if chain_areas.size else float(area[1:].max())
+    width = cl.median_width() or 1.0
+    c_dist, _ = tree.query(np.stack([cx, cy], axis=1))
+    candidate = in_chain.copy()
+    for c in range(1, k + 1):
+        if in_chain[c] or not min_piece_fraction * med_chain <= area[c] <= 4.0 * med_chain:
+            continue
+        inside = cl.top <= cy[c] <= cl.bottom  # between the spine's ends
+        candidate[c] = inside and c_dist[c] <= lateral_reach * width
+    return _Pixels(ys, xs, lab, np.asarray(arc, dtype=np.int64), area, cx, cy, in_chain, candidate, med_chain)
+
+
+def _pieces(px: _Pixels, cl: Centreline, seg_px: np.ndarray, split_factor: float,
+            min_piece_fraction: float) -> list[tuple[np.ndarray, bool]]:
+    """``(pixel indices, in the main chain)`` of every piece, cut at necks, top to bottom."""
+    pieces: list[tuple[np.ndarray, bool]] = []
+    k = px.area.size - 1
+    order = np.argsort(px.label, kind="stable")
+    splits = np.searchsorted(px.label[order], np.arange(1, k + 2))
+    for c in range(1, k + 1):
+        if not px.candidate[c]:
+            continue
+        idx = order[splits[c - 1] : splits[c]]
+        s = px.arc[idx]
+        s0, s1 = int(np.percentile(s, 2)), int(np.percentile(s, 98))
+        seg = float(seg_px[(s0 + s1) // 2])
+        cuts = _neck_cuts(cl.widths, s0, s1, seg, split_factor) if s1 - s0 > split_factor * seg else []
+        edges = [int(s.min()) - 1, *cuts, int(s.max())]
+        for a, b in zip(edges[:-1], edges[1:]):
+            part = idx[(s > a) & (s <= b)]
+            if part.size:
+                pieces.append((part, bool(px.in_chain[c])))
+    pieces = [p for p in pieces if p[0].size >= min_piece_fraction * px.median_chain_area]
+    rows = [float(px.ys[p[0]].mean()) for p in pieces]
+    return [pieces[i] for i in np.argsort(rows, kind="stable")]
+
+
+def _reference_tilt(i: int, centres: np.ndarray, cl: Centreline, centre: int) -> float:
+    """First guess and sanity reference of piece ``i``'s tilt: perpendicular to the line through
+    its neighbouring pieces' centres (robust where the centreline fails, e.g. at a badly drawn
+    end), else the centreline's perpendicular; brought into [-60, 60] degrees."""
+    ref = _wrap_near(float(cl.tilt_deg[centre]), 0.0)
+    if len(centres) >= 2:
+        d = centres[min(i + 1, len(centres) - 1)] - centres[max(i - 1, 0)]
+        ref = float(-np.degrees(np.arctan2(d[0], d[1])))
+    return float(np.clip(ref, -60.0, 60.0))
+
+
+def _fallback_samples(lo: int, hi: int, seg: float, start: float, cl: Centreline,
+                      max_deviation_deg: float) -> list[VertebraTilt]:
+    """A merged piece without necks: the centreline's tilt, once per typical segment along it;
+    samples where the centreline strays from the line of the pieces' centres are left out."""
+    count = max(1, int(round(float(hi - lo) / max(seg, 1.0))))
+    out = []
+    for j in np.linspace(lo, hi, count + 2)[1:-1] if count > 1 else [0.5 * (lo + hi)]:
+        j = int(round(j))
+        t = _wrap_near(float(cl.tilt_deg[j]), 0.0)
+        if abs(t - start) <= max_deviation_deg:
+            out.append(VertebraTilt(float(cl.xs[j]), float(cl.ys[j]), t, float(cl.level_pos[j]), "centreline", 0.0))
+    return out
+
+
+def _piece_tilts(part: np.ndarray, chained: bool, start: float, px: _Pixels, cl: Centreline,
+                 seg_px: np.ndarray, merged_factor: float, max_deviation_deg: float,
+                 core: float, tilt_fit: str) -> list[VertebraTilt]:
+    """One piece's tilt (end-plate fit), or the fallback samples of a merged chain piece; none
+    for a fragment or a piece out of line with its neighbours (module docstring, step 3)."""
+    ys, xs = px.ys[part].astype(np.float64), px.xs[part].astype(np.float64)
+    s = px.arc[part]
+    centre = int(np.clip(round(float(np.median(s))), 0, cl.ys.size - 1))
+    seg = float(seg_px[centre])
+    fit = piece_tilt(ys, xs, start, core, tilt_fit)
+    if fit is None:
+        return []  # too small to fit: a fragment
+    tilt, height = fit
+    if height <= merged_factor * seg:
+        if abs(tilt - start) > max_deviation_deg:
+            return []  # not shaped like a vertebral body in line with its neighbours
+        r = np.radians(tilt)
+        along = float(np.ptp(xs * np.cos(r) + ys * np.sin(r)))
+        return [VertebraTilt(float(xs.mean()), float(ys.mean()), float(tilt),
+                             float(cl.level_pos[centre]), "shape", height, along)]
+    if not chained:
+        return []
+    lo, hi = int(np.percentile(s, 2)), int(np.percentile(s, 98))
+    return _fallback_samples(lo, hi, seg, start, cl, max_deviation_deg)
+
+
 def vertebra_tilts(
     mask: np.ndarray,
     centreline: Centreline | None = None,
@@ -203,6 +364,7 @@ def vertebra_tilts(
     min_piece_fraction: float = 0.25,
     lateral_reach: float = 2.0,
     core: float = 0.6,
+    tilt_fit: str = "end_plates",
     level_weights: Sequence[float] | str | None = None,
     **centreline_kwargs,
 ) -> tuple[Centreline, list[VertebraTilt]]:
@@ -215,104 +377,27 @@ def vertebra_tilts(
     leave a vertebra outside the chain); such a part is dropped if its shape does not give a
     plausible tilt. Pieces smaller than ``min_piece_fraction`` x the median chain part are
     fragments and are left out; parts longer than ``split_factor`` segments are cut at necks.
+    ``tilt_fit`` chooses how each piece's tilt is read (:func:`piece_tilt`). Steps:
+    :func:`_candidate_parts`, :func:`_pieces`, :func:`_piece_tilts` per piece.
     """
     m = _as_mask(mask)
     cl = centreline if centreline is not None else extract_centreline(
         m, level_weights=level_weights, **centreline_kwargs)
     chain, _ = select_chain(m, **{k: v for k, v in centreline_kwargs.items() if k in _CHAIN_KEYS})
-    n = cl.ys.size
-    if n < 3:
+    if cl.ys.size < 3:
         raise MeasurementError("the centreline is too short to measure vertebrae")
-    # Typical segment height (vertebra + disc) at each centreline sample, in pixels.
-    bounds = level_boundaries(level_weights)
-    seg_frac = np.diff(bounds)
-    level_idx = np.clip(np.floor(cl.level_pos).astype(int), 0, seg_frac.size - 1)
-    seg_px = seg_frac[level_idx] * (n - 1)
-
-    labels, k = ndimage.label(m, structure=np.ones((3, 3), dtype=bool))
-    ys_all, xs_all = np.nonzero(labels)
-    lab_all = labels[ys_all, xs_all]
-    area = np.bincount(lab_all, minlength=k + 1)
-    in_chain = np.bincount(lab_all, weights=chain[ys_all, xs_all], minlength=k + 1) > 0
-    tree = cKDTree(np.stack([cl.xs, cl.ys], axis=1))
-    dist_all, arc_all = tree.query(np.stack([xs_all, ys_all], axis=1).astype(np.float64))
-    arc_all = np.asarray(arc_all, dtype=np.int64)
-    cx = np.bincount(lab_all, weights=xs_all, minlength=k + 1) / np.maximum(area, 1)
-    cy = np.bincount(lab_all, weights=ys_all, minlength=k + 1) / np.maximum(area, 1)
-    chain_areas = area[1:][in_chain[1:]]
-    med_chain = float(np.median(chain_areas)) if chain_areas.size else float(area[1:].max())
-    width = cl.median_width() or 1.0
-    c_dist, c_arc = tree.query(np.stack([cx, cy], axis=1))
-    candidate = in_chain.copy()
-    for c in range(1, k + 1):
-        if in_chain[c] or not min_piece_fraction * med_chain <= area[c] <= 4.0 * med_chain:
-            continue
-        inside = cl.top <= cy[c] <= cl.bottom  # between the spine's ends
-        candidate[c] = inside and c_dist[c] <= lateral_reach * width
-
-    pieces: list[tuple[np.ndarray, bool]] = []  # (pixel indices, in the main chain)
-    order = np.argsort(lab_all, kind="stable")
-    splits = np.searchsorted(lab_all[order], np.arange(1, k + 2))
-    for c in range(1, k + 1):
-        if not candidate[c]:
-            continue
-        idx = order[splits[c - 1] : splits[c]]
-        s = arc_all[idx]
-        s0, s1 = int(np.percentile(s, 2)), int(np.percentile(s, 98))
-        seg = float(seg_px[(s0 + s1) // 2])
-        cuts = _neck_cuts(cl.widths, s0, s1, seg, split_factor) if s1 - s0 > split_factor * seg else []
-        edges = [int(s.min()) - 1, *cuts, int(s.max())]
-        for a, b in zip(edges[:-1], edges[1:]):
-            part = idx[(s > a) & (s <= b)]
-            if part.size:
-                pieces.append((part, bool(in_chain[c])))
-    pieces = [p for p in pieces if p[0].size >= min_piece_fraction * med_chain]
+    seg_px = _segment_px(cl, level_weights)
+    px = _candidate_parts(m, chain, cl, min_piece_fraction, lateral_reach)
+    pieces = _pieces(px, cl, seg_px, split_factor, min_piece_fraction)
     if not pieces:
         raise MeasurementError("the spine mask has no parts along its centreline")
-    centres = np.array([[xs_all[p[0]].mean(), ys_all[p[0]].mean()] for p in pieces])
-    by_row = np.argsort(centres[:, 1], kind="stable")
-    pieces = [pieces[i] for i in by_row]
-    centres = centres[by_row]
+    centres = np.array([[px.xs[p].mean(), px.ys[p].mean()] for p, _ in pieces])
     out: list[VertebraTilt] = []
     for i, (part, chained) in enumerate(pieces):
-        ys = ys_all[part].astype(np.float64)
-        xs = xs_all[part].astype(np.float64)
-        s = arc_all[part]
-        lo, hi = int(np.percentile(s, 2)), int(np.percentile(s, 98))
-        centre = int(np.clip(round(float(np.median(s))), 0, n - 1))
-        seg = float(seg_px[centre])
-        # First guess and sanity reference: perpendicular to the line through the neighbouring
-        # pieces' centres (robust where the centreline fails, e.g. at a badly drawn end), else
-        # the centreline's perpendicular; brought into [-60, 60] degrees.
-        ref = _wrap_near(float(cl.tilt_deg[centre]), 0.0)
-        if len(pieces) >= 2:
-            d = centres[min(i + 1, len(pieces) - 1)] - centres[max(i - 1, 0)]
-            ref = float(-np.degrees(np.arctan2(d[0], d[1])))
-        start = float(np.clip(ref, -60.0, 60.0))
-        fit = shape_tilt(ys, xs, start, core)
-        if fit is None:
-            continue  # too small to fit: a fragment
-        tilt, height = fit
-        merged = height > merged_factor * seg
-        if not merged:
-            if abs(tilt - start) <= max_deviation_deg:
-                r = np.radians(tilt)
-                along = float(np.ptp(xs * np.cos(r) + ys * np.sin(r)))
-                out.append(VertebraTilt(float(xs.mean()), float(ys.mean()), float(tilt),
-                                        float(cl.level_pos[centre]), "shape", height, along))
-            continue  # otherwise not shaped like a vertebral body in line with its neighbours
-        if not chained:
-            continue
-        # Fallback: the centreline's tilt, once per typical segment along the piece; samples
-        # where the centreline strays from the line of the pieces' centres are left out.
-        extent = float(hi - lo)
-        count = max(1, int(round(extent / max(seg, 1.0))))
-        for j in np.linspace(lo, hi, count + 2)[1:-1] if count > 1 else [0.5 * (lo + hi)]:
-            j = int(round(j))
-            t = _wrap_near(float(cl.tilt_deg[j]), 0.0)
-            if abs(t - start) <= max_deviation_deg:
-                out.append(VertebraTilt(float(cl.xs[j]), float(cl.ys[j]), t,
-                                        float(cl.level_pos[j]), "centreline", 0.0))
+        centre = int(np.clip(round(float(np.median(px.arc[part]))), 0, cl.ys.size - 1))
+        start = _reference_tilt(i, centres, cl, centre)
+        out += _piece_tilts(part, chained, start, px, cl, seg_px, merged_factor, max_deviation_deg,
+                            core, tilt_fit)
     out.sort(key=lambda v: v.level_pos)
     if len(out) < 2:
         raise MeasurementError(

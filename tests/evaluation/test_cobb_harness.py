@@ -126,3 +126,32 @@ def test_budget_separates_the_sacrum_piece_and_its_shares_add_up(tiny_spineweb16
     assert "extra parts" in md and "Worst images" in md and "Unmeasurable with predicted masks: 0." in md
     pictures = write_worst_pictures(result, SacrumPredictor(), tmp_path / "worst", n=1)
     assert len(pictures) == 1 and cv2.imread(str(pictures[0])).shape[0] > 100
+
+
+class SettingsPredictor:
+    """The ground truth with the recipe's settings; with any other, a sacrum piece as well."""
+
+    def __init__(self, threshold: float = 0.4, tta_flip: bool = True) -> None:
+        self.threshold, self.tta_flip = threshold, tta_flip
+
+    def predict_mask(self, raw: np.ndarray) -> np.ndarray:
+        recipe = self.threshold == 0.5 and not self.tta_flip
+        return raw > 100 if recipe else _with_sacrum(raw > 100)
+
+
+def test_budget_adds_the_recipe_settings_row_when_the_run_changes_them(tiny_spineweb16):
+    from r2mfnet.evaluation.cobb_budget import error_budget, recipe_predictor
+
+    predictor = SettingsPredictor()
+    result = error_budget(tiny_spineweb16, predictor, "fake.pt", split="all", input_size=(128, 64),
+                          progress=False)
+    rows = {r["source"]: r for r in result["rows"]}
+    # the "before" row was predicted with threshold 0.5 and no TTA: the ground truth itself
+    assert rows["pred_recipe/vertebrae"]["mae_main_deg"] == pytest.approx(rows["gt/vertebrae"]["mae_main_deg"])
+    assert rows["pred_no_rule/vertebrae"]["mae_main_deg"] > rows["gt/vertebrae"]["mae_main_deg"] + 5.0
+    assert (predictor.threshold, predictor.tta_flip) == (0.4, True)  # the run's predictor untouched
+    assert result["prediction_settings"] == {"threshold": 0.4, "tta_flip": True}
+    assert recipe_predictor(SettingsPredictor(0.5, False)) is None
+    assert "pred_recipe/vertebrae" not in {
+        r["source"] for r in error_budget(tiny_spineweb16, SacrumPredictor(), "fake.pt", split="all",
+                                          input_size=(128, 64), progress=False)["rows"]}

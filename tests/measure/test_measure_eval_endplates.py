@@ -65,3 +65,29 @@ def test_a_blob_is_not_measured_as_vertebrae():
     # One merged part: no vertebra can be fitted, the centreline's tilt is used instead.
     _, vts = vertebra_tilts(mask)
     assert vts and all(v.source == "centreline" for v in vts)
+
+
+def test_min_rect_tilt_fit_reads_known_tilts():
+    tilts = [0, 2, 5, 9, 12, 14, 12, 8, 3, -2, -7, -11, -13, -12, -8, -4, -1]
+    mask, corners = column(tilts)
+    _, plates = vertebra_tilts(mask, tilt_fit="end_plates")
+    _, rects = vertebra_tilts(mask, tilt_fit="min_rect")
+    assert len(rects) == 17 and all(v.source == "shape" for v in rects)
+    truth = vertebra_tilts_deg(corners)
+    assert np.abs(np.array([v.tilt_deg for v in rects]) - truth).max() < 1.0
+    # the same pieces, the same heights (the merged-vertebra test): only the tilt is read otherwise
+    assert [round(v.extent, 6) for v in rects] == [round(v.extent, 6) for v in plates]
+    with pytest.raises(ValueError, match="tilt_fit"):
+        vertebra_tilts(mask, tilt_fit="corners")
+
+
+def test_min_rect_reads_a_wedge_along_one_end_plate():
+    # one wedge: upper end plate tilted +10 deg, lower end plate level
+    from r2mfnet.measure.vertebrae import min_rect_tilt
+
+    mask = np.zeros((200, 300), np.uint8)
+    quad = np.array([[100, 80], [200, 80 + 100 * np.tan(np.radians(10))], [200, 130], [100, 130]])
+    cv2.fillPoly(mask, [np.round(quad * 16).astype(np.int32)], 1, shift=4)
+    ys, xs = np.nonzero(mask)
+    tilt = min_rect_tilt(ys.astype(float), xs.astype(float), 0.0)
+    assert min(abs(tilt), abs(tilt - 10.0)) < 1.0

@@ -1,6 +1,10 @@
 """The review page's flags and rows, on hand-written measurements (no images needed)."""
 from __future__ import annotations
 
+import json
+
+import pytest
+
 from r2mfnet.measure.review_flags import case_flags
 from r2mfnet.measure.review_page import case_row, review_page_html
 
@@ -46,3 +50,55 @@ def test_page_orders_doubtful_first_then_by_angle_and_shows_whole_names():
                      {"curves": [{"flexibility": 0.55, "levels": "T5-T12", "best_view": "left_bending",
                                   "coronal_angle_deg": 40.0}]})
     assert ">55% (T5-T12, left_bending)</td>" in case_row("f", flexible)
+
+
+def test_flip_tta_halves_that_disagree_by_more_than_10_deg_are_flagged():
+    def with_halves(plain, mirrored):
+        return {**_view(30.0), "tta_halves": {"plain_main_deg": plain, "mirrored_main_deg": mirrored}}
+
+    assert case_flags(_case("a", {"coronal": with_halves(25.0, 35.5)})) == [
+        "coronal: main angle 25.0 vs 35.5 deg between the flip-TTA halves (> 10 deg apart)"]
+    assert case_flags(_case("b", {"coronal": with_halves(25.0, 35.0)})) == []  # 10 deg: not more
+    assert case_flags(_case("c", {"coronal": with_halves(None, 30.0)})) == [
+        "coronal: the plain flip-TTA half could not be measured"]
+
+
+def test_tta_halves_entry_measures_each_half():
+    import numpy as np
+
+    from r2mfnet.measure.review_flags import tta_halves_entry
+    from tests.measure.synth_spine import make_spine
+
+    straight = make_spine().mask
+    entry = tta_halves_entry(straight, np.zeros_like(straight))
+    assert entry["plain_main_deg"] is not None and entry["plain_main_deg"] < 3.0
+    assert entry["mirrored_main_deg"] is None and "empty" in entry["mirrored_error"]
+    assert entry["difference_deg"] is None
+
+
+def test_predict_writes_the_halves_and_the_page_flags_a_disagreement(tmp_path):
+    import cv2
+    import numpy as np
+
+    from r2mfnet.apps.predict_output import run_predictions
+    from r2mfnet.data.inputs import InputCase, InputView
+    from tests.measure.synth_spine import bump, make_spine
+
+    straight, curved = make_spine().mask, make_spine(bump(0.12, 0.5, 0.2)).mask
+    cv2.imwrite(str(tmp_path / "a.png"), straight.astype(np.uint8) * 200)
+
+    def get_mask(iv, raw):
+        return raw > 100
+
+    get_mask.halves = lambda iv, raw: (raw > 100, curved)  # the mirrored half sees a curve
+    case = InputCase("a", {"coronal": InputView("coronal", tmp_path / "a.png", "manifest")})
+    run_predictions([case], tmp_path / "out", get_mask, progress=False)
+    measurements = json.loads((tmp_path / "out" / "a" / "measurements.json").read_text())
+    entry = measurements["views"]["coronal"]
+    halves = entry["tta_halves"]
+    assert halves["plain_main_deg"] < 3.0 and halves["mirrored_main_deg"] > 20.0
+    assert halves["difference_deg"] == pytest.approx(halves["mirrored_main_deg"] - halves["plain_main_deg"], abs=0.02)
+    assert [f for f in case_flags(measurements) if "flip-TTA" in f] == [
+        f"coronal: main angle {halves['plain_main_deg']:.1f} vs {halves['mirrored_main_deg']:.1f} deg "
+        "between the flip-TTA halves (> 10 deg apart)"]
+    assert "flip-TTA halves" in (tmp_path / "out" / "index.html").read_text()
