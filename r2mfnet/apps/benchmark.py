@@ -1,6 +1,6 @@
 """``r2mfnet-benchmark`` / ``scripts/benchmark.py``: models, switch combinations, data pipeline.
 
-Root config ``configs/benchmark.yaml``. :func:`r2mfnet.benchmark.report.run_benchmark` does the
+Root config ``configs/benchmark.yaml``. :func:`r2mfnet.benchmark.runner.run_benchmark` does the
 work (``mode=deploy``: PyTorch eager against ONNX Runtime,
 :func:`r2mfnet.benchmark.deploy_bench.run_deploy_benchmark`); the full result is written as JSON
 (``output_file``) and the markdown tables beside it (``.md``), both atomically, and printed.
@@ -66,8 +66,8 @@ def _typed(cfg: DictConfig | BenchmarkConfig) -> BenchmarkConfig:
 
 
 def bench_config(cfg: DictConfig | BenchmarkConfig) -> Any:
-    """The :class:`~r2mfnet.benchmark.report.BenchConfig` of a composed ``benchmark`` config."""
-    from r2mfnet.benchmark.report import QUICK_SWITCHES, BenchConfig
+    """The :class:`~r2mfnet.benchmark.runner.BenchConfig` of a composed ``benchmark`` config."""
+    from r2mfnet.benchmark.runner import QUICK_SWITCHES, BenchConfig
 
     cfg = _typed(cfg)
     bench = BenchConfig(base_channels=cfg.base_channels, depth=cfg.depth, device=cfg.device,
@@ -173,7 +173,8 @@ def run(cfg: DictConfig) -> dict:
         result = profile(c, log)
         table = profile_markdown(result)
     else:
-        from r2mfnet.benchmark.report import run_benchmark, to_markdown
+        from r2mfnet.benchmark.report import to_markdown
+        from r2mfnet.benchmark.runner import run_benchmark
 
         result = run_benchmark(bench_config(c), log=log)
         table = to_markdown(result)

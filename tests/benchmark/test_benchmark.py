@@ -6,7 +6,7 @@ import json
 import pytest
 import torch
 
-from r2mfnet.benchmark import flops as F
+from r2mfnet.benchmark import peak as F
 from r2mfnet.benchmark.model_bench import Switches, build_model
 from r2mfnet.errors import ConfigError
 from r2mfnet.models import create
@@ -72,7 +72,7 @@ def test_benchmark_script_writes_json_and_table(tmp_path, capsys):
     data = result["data"]["images_per_s_per_worker"]
     assert set(data) == {"decode+preprocess", "cached", "cached+augment", "decode+preprocess+augment"}
     assert all(rate > 0 for rate in data.values())  # measured, not compared: timings vary with load
-    from r2mfnet.benchmark.report import TARGETS
+    from r2mfnet.benchmark.runner import TARGETS
 
     assert set(result["targets"]) == set(TARGETS)
     for key in ("r2mfnet_vs_cascade", "data_vs_training", "best_fp32_peak_fraction"):
