@@ -164,34 +164,12 @@ class R2MFNet(SegmentationModel):
         joint_training: bool = False,
     ):
         check_common(in_channels, num_classes, base_channels, depth, norm)
-        for key, value in (("inception", inception), ("r2jump", r2jump), ("mcskip", mcskip),
-                           ("scse", scse), ("cascade", cascade), ("fine_residual", fine_residual),
-                           ("fine_crop", fine_crop), ("joint_training", joint_training),
-                           ("fine_coords", num_classes > 1 if fine_coords is None else fine_coords)):
-            if not isinstance(value, bool):
-                raise ConfigError(f"model.{key} must be true or false, got {value!r}")
-        if inception and base_channels < 4:
-            raise ConfigError(
-                f"model.base_channels must be >= 4 with inception=true (four branches), "
-                f"got {base_channels}"
-            )
-        if not isinstance(recurrent_steps, int) or recurrent_steps < 0:
-            raise ConfigError(f"model.recurrent_steps must be an integer >= 0, "
-                              f"got {recurrent_steps!r}")
-        try:
-            units = resolve_units(r2jump_units, depth)
-        except (TypeError, ValueError) as exc:
-            raise ConfigError(f"model.r2jump_units: {exc}") from None
-        if not isinstance(mcskip_levels, int) or mcskip_levels < 1:
-            raise ConfigError(f"model.mcskip_levels must be an integer >= 1, got {mcskip_levels!r}")
-        if mcskip_fusion not in FUSIONS:
-            raise ConfigError(f"model.mcskip_fusion must be one of {FUSIONS}, got {mcskip_fusion!r}")
-        if coarse_classes is not None and coarse_classes not in (1, num_classes):
-            raise ConfigError(f"model.coarse_classes must be null, 1 or model.num_classes "
-                              f"({num_classes}), got {coarse_classes!r}")
-        if not isinstance(scse_reduction, int) or scse_reduction < 1:
-            raise ConfigError(f"model.scse_reduction must be an integer >= 1, "
-                              f"got {scse_reduction!r}")
+        _check_switches(inception=inception, r2jump=r2jump, mcskip=mcskip, scse=scse, cascade=cascade,
+                        fine_residual=fine_residual, fine_crop=fine_crop, joint_training=joint_training,
+                        fine_coords=num_classes > 1 if fine_coords is None else fine_coords)
+        units = _check_block_options(num_classes, base_channels, depth, inception, recurrent_steps,
+                                     r2jump_units, mcskip_levels, mcskip_fusion, coarse_classes,
+                                     scse_reduction)
         roi_options = _check_roi_options(coarse_size, crop_size, crop_margin, train_box_shift,
                                          train_box_scale, depth) if fine_crop else {}
         cost_options = _check_cost_options(light_levels, coarse_scale, joint_training, depth,
@@ -210,11 +188,7 @@ class R2MFNet(SegmentationModel):
         self.joint_training = joint_training
         self.fine_crop = fine_crop
         if fine_crop:
-            self.coarse_size: tuple[int, int] = tuple(roi_options["coarse_size"])
-            self.crop_size: tuple[int, int] = tuple(roi_options["crop_size"])
-            self.crop_margin: float = roi_options["crop_margin"]
-            self.train_box_shift: float = roi_options["train_box_shift"]
-            self.train_box_scale: tuple[float, float] = tuple(roi_options["train_box_scale"])
+            self._store_roi_options(roi_options)
         self.fine_coords = num_classes > 1 if fine_coords is None else fine_coords
         self.coarse_classes = num_classes if coarse_classes is None else coarse_classes
         self.fine_residual = fine_residual
@@ -228,14 +202,33 @@ class R2MFNet(SegmentationModel):
         self._opts = dict(r2jump=r2jump, scse=scse, recurrent_steps=recurrent_steps,
                           scse_reduction=scse_reduction, mcskip_levels=mcskip_levels,
                           mcskip_fusion=mcskip_fusion)
-        self.coarse = self._build_network(in_channels, self.coarse_classes if cascade else num_classes,
+        self._build_networks(in_channels, num_classes)
+        self.stage = "joint"
+
+    def _store_roi_options(self, roi_options: dict[str, Any]) -> None:
+        """Keep the checked ``fine_crop`` keys as attributes (tuples: the crop geometry in
+        :mod:`r2mfnet.models.blocks.roi` reads them on every forward)."""
+        self.coarse_size: tuple[int, int] = tuple(roi_options["coarse_size"])
+        self.crop_size: tuple[int, int] = tuple(roi_options["crop_size"])
+        self.crop_margin: float = roi_options["crop_margin"]
+        self.train_box_shift: float = roi_options["train_box_shift"]
+        self.train_box_scale: tuple[float, float] = tuple(roi_options["train_box_scale"])
+
+    def _build_networks(self, in_channels: int, num_classes: int) -> None:
+        """Build the coarse network, then (with the cascade) the fine one.
+
+        The order is part of the model: it fixes the parameter order of the state dict and which
+        random numbers each network's initialisation draws, so checkpoints and seeded runs of
+        earlier versions stay identical. The fine input is the image, the coarse per-class
+        probability and (``fine_coords``) the row coordinate.
+        """
+        self.coarse = self._build_network(in_channels, self.coarse_classes if self.cascade else num_classes,
                                           with_mcskip=False)
         self.fine = (
             self._build_network(in_channels + self.coarse_classes + int(self.fine_coords), num_classes,
                                 with_mcskip=self.use_mcskip)
-            if cascade else None
+            if self.cascade else None
         )
-        self.stage = "joint"
 
     @staticmethod
     def _stage_block(inception: bool, norm: str, base_channels: int, light_levels: int):
@@ -469,6 +462,46 @@ class R2MFNet(SegmentationModel):
             return coarse
         background = math.log(self.num_classes - 1) - coarse
         return torch.cat([background, torch.zeros_like(coarse).expand(-1, self.num_classes - 1, -1, -1)], 1)
+
+
+def _check_switches(**switches: object) -> None:
+    """Every on/off key must be a real bool: ``1`` or ``"yes"`` from a hand-written config would
+    otherwise switch a block on silently (checked in the given order, first bad key named)."""
+    for key, value in switches.items():
+        if not isinstance(value, bool):
+            raise ConfigError(f"model.{key} must be true or false, got {value!r}")
+
+
+def _check_block_options(num_classes: int, base_channels: int, depth: int, inception: bool,
+                         recurrent_steps: int, r2jump_units: Sequence[int] | None, mcskip_levels: int,
+                         mcskip_fusion: str, coarse_classes: int | None,
+                         scse_reduction: int) -> list[int]:
+    """The block keys, checked (:class:`ConfigError` naming the key) before any layer is built,
+    so that a bad config fails in one line instead of deep inside a block; returns the R2-Jump
+    units per skip level."""
+    if inception and base_channels < 4:
+        raise ConfigError(
+            f"model.base_channels must be >= 4 with inception=true (four branches), "
+            f"got {base_channels}"
+        )
+    if not isinstance(recurrent_steps, int) or recurrent_steps < 0:
+        raise ConfigError(f"model.recurrent_steps must be an integer >= 0, "
+                          f"got {recurrent_steps!r}")
+    try:
+        units = resolve_units(r2jump_units, depth)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"model.r2jump_units: {exc}") from None
+    if not isinstance(mcskip_levels, int) or mcskip_levels < 1:
+        raise ConfigError(f"model.mcskip_levels must be an integer >= 1, got {mcskip_levels!r}")
+    if mcskip_fusion not in FUSIONS:
+        raise ConfigError(f"model.mcskip_fusion must be one of {FUSIONS}, got {mcskip_fusion!r}")
+    if coarse_classes is not None and coarse_classes not in (1, num_classes):
+        raise ConfigError(f"model.coarse_classes must be null, 1 or model.num_classes "
+                          f"({num_classes}), got {coarse_classes!r}")
+    if not isinstance(scse_reduction, int) or scse_reduction < 1:
+        raise ConfigError(f"model.scse_reduction must be an integer >= 1, "
+                          f"got {scse_reduction!r}")
+    return units
 
 
 def _check_roi_options(coarse_size: Sequence[int], crop_size: Sequence[int], crop_margin: float,
