@@ -178,13 +178,35 @@ def load_manifest(
     are found now rather than hours into training). All problems are collected and raised
     together as one :class:`ManifestError`.
     """
-    from r2mfnet.data import io as dio
-
     csv_path = Path(csv_path)
     text = _read_csv_text(csv_path)
     base = csv_path.parent.absolute()
+    header, data_rows = _read_header(csv_path, _parse_rows(csv_path, text), require_masks)
     problems: list[str] = []
+    records: list[ViewRecord] = []
+    seen = _SeenRows()
+    for line, cells in data_rows:
+        if len(cells) != len(header):
+            problems.append(
+                f"row {line}: has {len(cells)} cell(s) but the header has {len(header)} "
+                "column(s); check for stray or missing commas (quote cells containing commas)"
+            )
+            continue
+        cell = {h: v.strip() for h, v in zip(header, cells)}
+        label = f"row {line}" + (f" (case '{cell.get('case_id', '')}')" if cell.get("case_id", "") else "")
+        errs, record = _check_row(line, cell, base, require_masks, check_images, seen)
+        problems.extend(f"{label}: {e}" for e in errs)
+        if record is not None:
+            records.append(record)
+    problems.extend(_split_leaks(seen.patient_splits))
+    if problems:
+        raise ManifestError(csv_path, problems)
+    return records
 
+
+def _parse_rows(csv_path: Path, text: str) -> list[tuple[int, list[str]]]:
+    """``(first line number, cells)`` of every CSV record: a quoted cell may span lines, and the
+    messages name the line a spreadsheet shows the record on."""
     try:
         rows_iter = csv.reader(io.StringIO(text, newline=""))
         parsed: list[tuple[int, list[str]]] = []
@@ -197,14 +219,25 @@ def load_manifest(
         raise ManifestError(
             csv_path, [f"line {rows_iter.line_num}: the CSV cannot be parsed ({exc})"]
         ) from None
+    return parsed
 
-    # header: first non-blank line
+
+def _read_header(
+    csv_path: Path, parsed: list[tuple[int, list[str]]], require_masks: bool
+) -> tuple[list[str], list[tuple[int, list[str]]]]:
+    """The header (first non-blank line, names lower-cased) and the non-blank data rows.
+
+    Header problems are raised on their own, before any row is looked at: with a wrong or
+    missing column every row would repeat the same complaint.
+    """
+    parsed = list(parsed)
     while parsed and not any(c.strip() for c in parsed[0][1]):
         parsed.pop(0)
     if not parsed:
         raise ManifestError(csv_path, ["manifest has no header line"])
     header_line, header_cells = parsed[0]
     header = [c.strip().lower() for c in header_cells]
+    problems: list[str] = []
     hint = ""
     if len(header) == 1 and (";" in header[0] or "\t" in header[0]):
         hint = " (the file looks semicolon- or tab-separated; save it comma-separated)"
@@ -228,168 +261,207 @@ def load_manifest(
         )
     if problems:
         raise ManifestError(csv_path, problems)
-
     data_rows = [(n, cells) for n, cells in parsed[1:] if any(c.strip() for c in cells)]
     if not data_rows:
         raise ManifestError(csv_path, ["manifest has a header but no rows"])
+    return header, data_rows
 
-    records: list[ViewRecord] = []
-    seen_keys: dict[tuple[str, str], int] = {}
-    seen_images: dict[Path, int] = {}
-    case_patient: dict[str, tuple[str, int]] = {}
-    patient_splits: dict[str, dict[str, list[int]]] = {}
 
-    for line, cells in data_rows:
-        errs: list[str] = []
-        if len(cells) != len(header):
-            problems.append(
-                f"row {line}: has {len(cells)} cell(s) but the header has {len(header)} "
-                "column(s); check for stray or missing commas (quote cells containing commas)"
-            )
-            continue
-        cell = {h: v.strip() for h, v in zip(header, cells)}
-        case_id = cell.get("case_id", "")
-        label = f"row {line}" + (f" (case '{case_id}')" if case_id else "")
-        if not case_id:
-            errs.append("empty case_id")
-        view_raw = cell.get("view", "")
-        view = _normalise_view(view_raw)
-        if not view_raw:
-            errs.append(f"empty view; allowed: {', '.join(VIEWS)}")
-        elif view not in VIEWS:
-            errs.append(f"unknown view '{view_raw}'; allowed: {', '.join(VIEWS)}")
+@dataclass
+class _SeenRows:
+    """What the rows before the current one used: the checks across rows (duplicate views,
+    a radiograph used twice, a case with two patients, a patient in two splits) need it."""
 
-        quality = cell.get("quality", "").lower() or None
-        if quality is not None and quality not in QUALITIES:
-            errs.append(
-                f"unknown quality '{cell['quality']}'; allowed: {', '.join(QUALITIES)} or empty"
-            )
-        split = cell.get("split", "").lower() or None
-        if split is not None and split not in SPLITS:
-            errs.append(f"bad split '{cell['split']}'; allowed: {', '.join(SPLITS)} or empty")
-        spacing: float | None = None
-        sp_raw = cell.get("pixel_spacing_mm", "")
-        if sp_raw:
-            try:
-                spacing = float(sp_raw)
-            except ValueError:
-                spacing = float("nan")
-            if not (math.isfinite(spacing) and spacing > 0):
-                errs.append(f"bad pixel_spacing_mm '{sp_raw}'; give a positive number or leave empty")
-                spacing = None
-        patient_id = cell.get("patient_id", "") or case_id
+    keys: dict[tuple[str, str], int] = field(default_factory=dict)
+    images: dict[Path, int] = field(default_factory=dict)
+    case_patient: dict[str, tuple[str, int]] = field(default_factory=dict)
+    patient_splits: dict[str, dict[str, list[int]]] = field(default_factory=dict)
 
-        # files
-        image_path: Path | None = None
-        image_path_ok = False
-        img_raw = cell.get("image", "")
-        if not img_raw:
-            errs.append("empty image path")
-        else:
-            image_path = _resolve(base, img_raw)
-            if not image_path.is_file():
-                errs.append(
-                    f"image file not found: '{img_raw}' (looked for '{image_path}'; paths are "
-                    "relative to the manifest's folder)"
-                )
-            else:
-                image_path_ok = True
-        mask_path: Path | None = None
-        mask_raw = cell.get("mask", "")
-        mask_path_ok = False
-        if not mask_raw:
-            if require_masks:
-                errs.append("empty mask path (masks are required for training and evaluation)")
-        else:
-            mask_path = _resolve(base, mask_raw)
-            if not mask_path.is_file():
-                errs.append(
-                    f"mask file not found: '{mask_raw}' (looked for '{mask_path}')"
-                )
-            else:
-                mask_path_ok = True
-        lm_path: Path | None = None
-        lm_raw = cell.get("landmarks", "")
-        if lm_raw:
-            lm_path = _resolve(base, lm_raw)
-            if not lm_path.is_file():
-                errs.append(f"landmarks file not found: '{lm_raw}' (looked for '{lm_path}')")
-            else:
-                msg = _check_landmarks(lm_path)
-                if msg:
-                    errs.append(msg)
 
-        image_hw = None
-        if check_images and image_path is not None and image_path_ok:
-            try:
-                image_hw = dio.read_image(image_path).shape
-            except DataError as exc:
-                errs.append(f"unreadable image: {exc}")
-        if check_images and mask_path is not None and mask_path_ok:
-            try:
-                mask = dio.read_mask(mask_path)
-            except DataError as exc:
-                errs.append(f"bad mask: {exc}")
-            else:
-                if image_hw is not None and tuple(mask.shape) != tuple(image_hw):
-                    errs.append(
-                        f"mask size {mask.shape[1]} x {mask.shape[0]} px differs from image size "
-                        f"{image_hw[1]} x {image_hw[0]} px (width x height); masks must match "
-                        "their image pixel for pixel"
-                    )
-                if not mask.any():
-                    errs.append(
-                        f"empty mask (no foreground pixel) in '{mask_path}'; every view needs "
-                        "the spine labelled"
-                    )
-                del mask
+@dataclass
+class _RowFiles:
+    """A row's resolved paths; ``*_ok`` = the file exists (only those are decoded and compared)."""
 
-        # cross-row checks
-        if case_id and view in VIEWS:
-            key = (case_id, view)
-            if key in seen_keys:
-                errs.append(
-                    f"duplicate (case_id '{case_id}', view '{view}'), first seen at row "
-                    f"{seen_keys[key]}"
-                )
-            else:
-                seen_keys[key] = line
-        if image_path is not None and image_path_ok:
-            if image_path in seen_images:
-                errs.append(
-                    f"image '{img_raw}' is also used by row {seen_images[image_path]}; every "
-                    "view needs its own radiograph"
-                )
-            else:
-                seen_images[image_path] = line
-        if case_id:
-            if case_id in case_patient and case_patient[case_id][0] != patient_id:
-                errs.append(
-                    f"patient_id '{patient_id}' differs from '{case_patient[case_id][0]}' given "
-                    f"for the same case at row {case_patient[case_id][1]}"
-                )
-            case_patient.setdefault(case_id, (patient_id, line))
-            if split is not None:
-                patient_splits.setdefault(patient_id, {}).setdefault(split, []).append(line)
+    image: Path | None = None
+    image_ok: bool = False
+    mask: Path | None = None
+    mask_ok: bool = False
+    landmarks: Path | None = None
 
-        for e in errs:
-            problems.append(f"{label}: {e}")
-        if errs:
-            continue
-        records.append(
-            ViewRecord(
-                case_id=case_id,
-                view=view,
-                image=image_path,
-                mask=mask_path,
-                quality=quality,
-                split=split,
-                pixel_spacing_mm=spacing,
-                landmarks=lm_path,
-                patient_id=patient_id,
-            )
+
+def _check_row(
+    line: int, cell: dict[str, str], base: Path, require_masks: bool, check_images: bool,
+    seen: _SeenRows,
+) -> tuple[list[str], ViewRecord | None]:
+    """One data row's problems (in the order: cells, files, decoded content, other rows) and its
+    record, ``None`` when it has a problem: a bad row is reported, never half-loaded."""
+    errs: list[str] = []
+    case_id = cell.get("case_id", "")
+    view, quality, split, spacing = _check_cells(cell, errs)
+    patient_id = cell.get("patient_id", "") or case_id
+    files = _check_files(cell, base, require_masks, errs)
+    if check_images:
+        _check_decoded(files, errs)
+    _check_across_rows(seen, line, case_id, view, patient_id, split, files, cell.get("image", ""), errs)
+    if errs:
+        return errs, None
+    return errs, ViewRecord(
+        case_id=case_id,
+        view=view,
+        image=files.image,
+        mask=files.mask,
+        quality=quality,
+        split=split,
+        pixel_spacing_mm=spacing,
+        landmarks=files.landmarks,
+        patient_id=patient_id,
+    )
+
+
+def _check_cells(
+    cell: dict[str, str], errs: list[str]
+) -> tuple[str, str | None, str | None, float | None]:
+    """``(view, quality, split, pixel spacing)`` of a row, normalised (case, ``-`` and spaces in
+    view names are forgiven, as spreadsheets are typed by hand); problems go to ``errs``."""
+    if not cell.get("case_id", ""):
+        errs.append("empty case_id")
+    view_raw = cell.get("view", "")
+    view = _normalise_view(view_raw)
+    if not view_raw:
+        errs.append(f"empty view; allowed: {', '.join(VIEWS)}")
+    elif view not in VIEWS:
+        errs.append(f"unknown view '{view_raw}'; allowed: {', '.join(VIEWS)}")
+    quality = cell.get("quality", "").lower() or None
+    if quality is not None and quality not in QUALITIES:
+        errs.append(
+            f"unknown quality '{cell['quality']}'; allowed: {', '.join(QUALITIES)} or empty"
         )
+    split = cell.get("split", "").lower() or None
+    if split is not None and split not in SPLITS:
+        errs.append(f"bad split '{cell['split']}'; allowed: {', '.join(SPLITS)} or empty")
+    spacing: float | None = None
+    sp_raw = cell.get("pixel_spacing_mm", "")
+    if sp_raw:
+        try:
+            spacing = float(sp_raw)
+        except ValueError:
+            spacing = float("nan")
+        if not (math.isfinite(spacing) and spacing > 0):
+            errs.append(f"bad pixel_spacing_mm '{sp_raw}'; give a positive number or leave empty")
+            spacing = None
+    return view, quality, split, spacing
 
+
+def _check_files(cell: dict[str, str], base: Path, require_masks: bool, errs: list[str]) -> _RowFiles:
+    """Resolve the image, mask and landmarks paths against the manifest's folder and check that
+    they exist (the landmarks JSON is parsed too: it is small, and a bad one would fail late)."""
+    files = _RowFiles()
+    img_raw = cell.get("image", "")
+    if not img_raw:
+        errs.append("empty image path")
+    else:
+        files.image = _resolve(base, img_raw)
+        if not files.image.is_file():
+            errs.append(
+                f"image file not found: '{img_raw}' (looked for '{files.image}'; paths are "
+                "relative to the manifest's folder)"
+            )
+        else:
+            files.image_ok = True
+    mask_raw = cell.get("mask", "")
+    if not mask_raw:
+        if require_masks:
+            errs.append("empty mask path (masks are required for training and evaluation)")
+    else:
+        files.mask = _resolve(base, mask_raw)
+        if not files.mask.is_file():
+            errs.append(
+                f"mask file not found: '{mask_raw}' (looked for '{files.mask}')"
+            )
+        else:
+            files.mask_ok = True
+    lm_raw = cell.get("landmarks", "")
+    if lm_raw:
+        files.landmarks = _resolve(base, lm_raw)
+        if not files.landmarks.is_file():
+            errs.append(f"landmarks file not found: '{lm_raw}' (looked for '{files.landmarks}')")
+        else:
+            msg = _check_landmarks(files.landmarks)
+            if msg:
+                errs.append(msg)
+    return files
+
+
+def _check_decoded(files: _RowFiles, errs: list[str]) -> None:
+    """Decode the existing image and mask: truncated files, non-binary or empty masks and a mask
+    of another size than its image are found now, not hours into training."""
+    from r2mfnet.data import io as dio
+
+    image_hw = None
+    if files.image is not None and files.image_ok:
+        try:
+            image_hw = dio.read_image(files.image).shape
+        except DataError as exc:
+            errs.append(f"unreadable image: {exc}")
+    if files.mask is not None and files.mask_ok:
+        try:
+            mask = dio.read_mask(files.mask)
+        except DataError as exc:
+            errs.append(f"bad mask: {exc}")
+        else:
+            if image_hw is not None and tuple(mask.shape) != tuple(image_hw):
+                errs.append(
+                    f"mask size {mask.shape[1]} x {mask.shape[0]} px differs from image size "
+                    f"{image_hw[1]} x {image_hw[0]} px (width x height); masks must match "
+                    "their image pixel for pixel"
+                )
+            if not mask.any():
+                errs.append(
+                    f"empty mask (no foreground pixel) in '{files.mask}'; every view needs "
+                    "the spine labelled"
+                )
+            del mask
+
+
+def _check_across_rows(
+    seen: _SeenRows, line: int, case_id: str, view: str, patient_id: str, split: str | None,
+    files: _RowFiles, img_raw: str, errs: list[str],
+) -> None:
+    """Checks against the earlier rows, and record this row for the later ones: one view per
+    (case, view), one row per radiograph, one patient per case; the splits are gathered for
+    :func:`_split_leaks`. Rows with other problems still take part, so that every clash is named."""
+    if case_id and view in VIEWS:
+        key = (case_id, view)
+        if key in seen.keys:
+            errs.append(
+                f"duplicate (case_id '{case_id}', view '{view}'), first seen at row "
+                f"{seen.keys[key]}"
+            )
+        else:
+            seen.keys[key] = line
+    if files.image is not None and files.image_ok:
+        if files.image in seen.images:
+            errs.append(
+                f"image '{img_raw}' is also used by row {seen.images[files.image]}; every "
+                "view needs its own radiograph"
+            )
+        else:
+            seen.images[files.image] = line
+    if case_id:
+        if case_id in seen.case_patient and seen.case_patient[case_id][0] != patient_id:
+            errs.append(
+                f"patient_id '{patient_id}' differs from '{seen.case_patient[case_id][0]}' given "
+                f"for the same case at row {seen.case_patient[case_id][1]}"
+            )
+        seen.case_patient.setdefault(case_id, (patient_id, line))
+        if split is not None:
+            seen.patient_splits.setdefault(patient_id, {}).setdefault(split, []).append(line)
+
+
+def _split_leaks(patient_splits: dict[str, dict[str, list[int]]]) -> list[str]:
+    """One problem per patient whose rows name more than one split: a patient on both sides of
+    the train/test line makes the evaluation optimistic."""
+    problems = []
     for patient, splits in patient_splits.items():
         if len(splits) > 1:
             where = "; ".join(
@@ -400,10 +472,7 @@ def load_manifest(
                 f"patient '{patient}' is in more than one split: {where}; all views and cases of "
                 "one patient must share a split, or the evaluation leaks"
             )
-
-    if problems:
-        raise ManifestError(csv_path, problems)
-    return records
+    return problems
 
 
 # --------------------------------------------------------------------------------------------
