@@ -61,6 +61,9 @@ def _mask_sources(c: PredictConfig, masks_src: str, settings: dict[str, Any]
     def predicted_mask(iv: InputView, raw: np.ndarray) -> np.ndarray:
         return predictor.predict_mask(raw)
 
+    if predictor.tta_flip:  # each view's two TTA halves, for the review page's flip-TTA flag
+        predicted_mask.halves = lambda iv, raw: predictor.predict_mask_halves(raw)  # type: ignore[attr-defined]
+
     def get_labels(iv: InputView, raw: np.ndarray) -> np.ndarray:
         return predictor.predict_label_maps([raw])[0]
 

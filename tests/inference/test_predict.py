@@ -99,6 +99,8 @@ def test_predict_manifest_end_to_end(tmp_path, checkpoint, synthetic_manifest):
         check_measurements(doc, views)
         assert doc["tta_flip"] is True and doc["checkpoint"] == str(checkpoint)
         assert (case / "report.png").is_file()
+        for entry in doc["views"].values():  # with TTA, each measured view has its halves' angles
+            assert not entry["measured"] or set(entry["tta_halves"]) >= {"plain_main_deg", "mirrored_main_deg"}
         for v in views:
             mask = cv2.imread(str(case / f"{v}_mask.png"), cv2.IMREAD_UNCHANGED)
             assert mask.shape == (256, 128)  # original resolution, not the 64 x 32 model input
