@@ -206,36 +206,11 @@ def prepare_spineweb16(
     root = Path(root) if root is not None else default_root()
     cache_dir = Path(cache_dir) if cache_dir is not None else Path(".cache") / "spineweb16"
     images_dir, labels_dir = root / "images", root / "labels"
-    if not images_dir.is_dir() or not labels_dir.is_dir():
-        raise DataError(
-            "SpineWeb16 not found: expected the folders 'images/' and 'labels/' inside it. "
-            "Download dataset 16 from http://spineweb.digitalimaginggroup.ca/ (Wu et al., MICCAI "
-            "2017), unpack it, and pass its folder as root= or set R2MFNET_SPINEWEB16",
-            root,
-        )
-    names = sorted(p.name for p in images_dir.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
-    if limit is not None:
-        if int(limit) < 1:
-            raise DataError(f"limit must be a positive number of images, got {limit}")
-        names = names[: int(limit)]
-    if not names:
-        raise DataError("SpineWeb16 'images/' folder holds no .jpg images", images_dir)
-
+    names = _image_names(root, limit)
     stamp = _stamp(root, limit, names)
     manifest = cache_dir / "manifest.csv"
-    stamp_file = cache_dir / "prepared.json"
-    if manifest.is_file() and stamp_file.is_file():
-        try:
-            old = json.loads(stamp_file.read_text(encoding="utf-8"))
-            if {k: old.get(k) for k in stamp} == stamp:
-                if old.get("excluded"):
-                    warnings.warn(
-                        f"SpineWeb16: {len(old['excluded'])} image(s) are left out because their "
-                        f"labels are grossly wrong; see 'excluded' in {stamp_file}"
-                    )
-                return manifest
-        except (OSError, ValueError):
-            pass
+    if _cache_is_current(cache_dir, stamp):
+        return manifest
 
     unlabelled = [n for n in names if not (labels_dir / (n + ".mat")).is_file()]
     if unlabelled:
@@ -250,49 +225,17 @@ def prepare_spineweb16(
     try:
         (tmp / "masks").mkdir()
         (tmp / "landmarks").mkdir()
-        import cv2
-
         records = []
         excluded: dict[str, str] = {}
         for name in names:
             if name in unlabelled:
                 continue
-            img_path = images_dir / name
-            stem = Path(name).stem
-            h, w = _image_hw(img_path)
-            quads = read_quadrilaterals(labels_dir / (name + ".mat"))
-            ordered = order_vertebrae(quads)
-            bad = label_anomalies(ordered, (h, w))
-            if bad:
-                excluded[name] = "; ".join(bad)
-                continue
-            mask = mask_from_quads(ordered, (h, w))
-            if not mask.any():
-                raise DataError("label quadrilaterals give an empty mask (all outside the image?)", labels_dir / (name + ".mat"))
-            mask_rel = Path("masks") / f"{stem}.png"
-            ok, buf = cv2.imencode(".png", mask.astype(np.uint8) * 255)
-            if not ok:  # pragma: no cover
-                raise DataError("cannot encode the mask PNG", tmp / mask_rel)
-            buf.tofile(str(tmp / mask_rel))
-            lm = {"levels": list(LEVELS), "corners": ordered.round(3).tolist(), "source": str(img_path)}
-            if name in angles:
-                lm["cobb_angles_deg"] = angles[name]
-                lm["cobb_deg"] = float(max(angles[name]))
-            lm_rel = Path("landmarks") / f"{stem}.json"
-            (tmp / lm_rel).write_text(json.dumps(lm) + "\n", encoding="utf-8")
-            records.append(
-                ViewRecord(
-                    case_id=stem,
-                    view="coronal",
-                    image=img_path.absolute(),
-                    mask=cache_dir.absolute() / mask_rel,
-                    quality=None,
-                    split=None,
-                    pixel_spacing_mm=None,
-                    landmarks=cache_dir.absolute() / lm_rel,
-                    patient_id=patient_id_from_name(stem),
-                )
-            )
+            converted = _convert_image(images_dir / name, labels_dir / (name + ".mat"), tmp, cache_dir,
+                                       angles.get(name))
+            if isinstance(converted, str):
+                excluded[name] = converted
+            else:
+                records.append(converted)
         # paths are written relative to the final location
         if excluded:
             warnings.warn(
@@ -306,14 +249,102 @@ def prepare_spineweb16(
         write_manifest(records, tmp / "manifest.csv", relative_to=cache_dir)
         info = dict(stamp, excluded=excluded, unlabelled=unlabelled, n_records=len(records))
         (tmp / "prepared.json").write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
-        if cache_dir.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{cache_dir.name}.old-", dir=cache_dir.parent))
-            os.replace(cache_dir, old / "x")
-            os.replace(tmp, cache_dir)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, cache_dir)
+        _replace_folder(tmp, cache_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return manifest
+
+
+def _image_names(root: Path, limit: int | None) -> list[str]:
+    """The release's image file names in name order (the first ``limit`` of them), after checking
+    that ``root`` looks like the release: a wrong folder fails here with a download hint rather
+    than as a missing label file later."""
+    images_dir, labels_dir = root / "images", root / "labels"
+    if not images_dir.is_dir() or not labels_dir.is_dir():
+        raise DataError(
+            "SpineWeb16 not found: expected the folders 'images/' and 'labels/' inside it. "
+            "Download dataset 16 from http://spineweb.digitalimaginggroup.ca/ (Wu et al., MICCAI "
+            "2017), unpack it, and pass its folder as root= or set R2MFNET_SPINEWEB16",
+            root,
+        )
+    names = sorted(p.name for p in images_dir.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+    if limit is not None:
+        if int(limit) < 1:
+            raise DataError(f"limit must be a positive number of images, got {limit}")
+        names = names[: int(limit)]
+    if not names:
+        raise DataError("SpineWeb16 'images/' folder holds no .jpg images", images_dir)
+    return names
+
+
+def _cache_is_current(cache_dir: Path, stamp: dict) -> bool:
+    """Whether ``cache_dir`` holds a manifest made from the same root, limit and image count (and
+    this format version): then it is reused, and the excluded images are named again, since a
+    user who reuses the cache never saw the first warning."""
+    manifest, stamp_file = cache_dir / "manifest.csv", cache_dir / "prepared.json"
+    if manifest.is_file() and stamp_file.is_file():
+        try:
+            old = json.loads(stamp_file.read_text(encoding="utf-8"))
+            if {k: old.get(k) for k in stamp} == stamp:
+                if old.get("excluded"):
+                    warnings.warn(
+                        f"SpineWeb16: {len(old['excluded'])} image(s) are left out because their "
+                        f"labels are grossly wrong; see 'excluded' in {stamp_file}"
+                    )
+                return True
+        except (OSError, ValueError):
+            pass
+    return False
+
+
+def _convert_image(img_path: Path, label_path: Path, tmp: Path, cache_dir: Path,
+                   angles: list[float] | None) -> ViewRecord | str:
+    """One radiograph: its mask PNG and landmarks JSON written under ``tmp``, and its record with
+    paths under ``cache_dir`` (where ``tmp`` is renamed to); or, for grossly wrong labels, the
+    reason it is left out (a mask from them would teach the model the error)."""
+    import cv2
+
+    stem = img_path.stem
+    h, w = _image_hw(img_path)
+    ordered = order_vertebrae(read_quadrilaterals(label_path))
+    bad = label_anomalies(ordered, (h, w))
+    if bad:
+        return "; ".join(bad)
+    mask = mask_from_quads(ordered, (h, w))
+    if not mask.any():
+        raise DataError("label quadrilaterals give an empty mask (all outside the image?)", label_path)
+    mask_rel = Path("masks") / f"{stem}.png"
+    ok, buf = cv2.imencode(".png", mask.astype(np.uint8) * 255)
+    if not ok:  # pragma: no cover
+        raise DataError("cannot encode the mask PNG", tmp / mask_rel)
+    buf.tofile(str(tmp / mask_rel))
+    lm = {"levels": list(LEVELS), "corners": ordered.round(3).tolist(), "source": str(img_path)}
+    if angles is not None:
+        lm["cobb_angles_deg"] = angles
+        lm["cobb_deg"] = float(max(angles))
+    lm_rel = Path("landmarks") / f"{stem}.json"
+    (tmp / lm_rel).write_text(json.dumps(lm) + "\n", encoding="utf-8")
+    return ViewRecord(
+        case_id=stem,
+        view="coronal",
+        image=img_path.absolute(),
+        mask=cache_dir.absolute() / mask_rel,
+        quality=None,
+        split=None,
+        pixel_spacing_mm=None,
+        landmarks=cache_dir.absolute() / lm_rel,
+        patient_id=patient_id_from_name(stem),
+    )
+
+
+def _replace_folder(tmp: Path, cache_dir: Path) -> None:
+    """Rename the finished ``tmp`` to ``cache_dir``; an older cache is first renamed away and then
+    deleted, so that a reader never sees a half-replaced folder."""
+    if cache_dir.exists():
+        old = Path(tempfile.mkdtemp(prefix=f".{cache_dir.name}.old-", dir=cache_dir.parent))
+        os.replace(cache_dir, old / "x")
+        os.replace(tmp, cache_dir)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(tmp, cache_dir)
