@@ -103,6 +103,11 @@ def run_benchmark(cfg: BenchConfig, log: Callable[[str], None] = print) -> dict[
 
 
 def _run_benchmark(cfg: BenchConfig, log: Callable[[str], None]) -> dict[str, Any]:
+    """The run, step by step; each step's result goes into the one ``result`` dict (the JSON).
+
+    The order of the steps is the order of the measurements: the probes and warm-ups before the
+    interleaved rounds, the summaries after them.
+    """
     started = time.perf_counter()
     device = torch.device(cfg.device if cfg.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu"))
     size, batch = tuple(cfg.size), cfg.batch
@@ -110,6 +115,60 @@ def _run_benchmark(cfg: BenchConfig, log: Callable[[str], None]) -> dict[str, An
     result: dict[str, Any] = {"config": asdict(cfg), "machine": machine_info(device), "errors": {}}
     errors: dict[str, str] = result["errors"]
 
+    switches = _usable_switches(cfg, device, result, errors)
+    models = _model_costs(cfg, kw, size, batch, log)
+    result["models"] = models
+    tasks, meta = _build_tasks(cfg, switches, kw, size, batch, device, errors, log)
+
+    # CPU seconds are load-independent with one thread; with several, idle OpenMP threads spin and
+    # count as CPU time, and on CUDA only wall time means anything: then wall time, paired
+    cpu_clock = device.type == "cpu" and torch.get_num_threads() == 1
+    peak_dtypes = ["fp32"] + (["bf16"] if any(sw.amp == "bf16" for sw in switches) else [])
+    peaks = _PeakProbes(cfg, device, peak_dtypes)
+    ordered = _execution_order(cfg, tasks, meta, peaks)
+
+    data_rates: dict[str, list[float]] = {}
+    if cfg.data:
+        data_tasks = _safe(errors, "data", lambda: _data_tasks(cfg, size, data_rates, log))
+        if data_tasks:
+            for name, fn in data_tasks.items():
+                ordered[name], meta[name] = fn, {"kind": "data"}
+
+    # ---- interleaved rounds
+    log(f"timing {len(ordered)} tasks x {cfg.rounds} rounds ...")
+    cpu: dict[str, list[float]] = {}
+    samples = interleaved(ordered, cfg.rounds, device, cpu_samples=cpu,
+                          on_round=lambda r: log(f"round {r + 1}/{cfg.rounds} done"))
+    result["samples_s"] = {k: v for k, v in samples.items() if not k.startswith("peak before ")}
+    result["samples_cpu_s"] = {k: v for k, v in cpu.items() if not k.startswith("peak before ")}
+    result["peak_flops"] = peaks.summary()
+    result["fraction_basis"] = "cpu_time" if cpu_clock else "wall_paired"
+
+    train_rows, infer_rows = _summary_rows(meta, samples, cpu, models, peaks, cpu_clock)
+    result["train"] = train_rows
+    result["inference"] = infer_rows
+    ratios = _ratios(cfg, samples, cpu, models, train_rows, cpu_clock)
+    if data_rates and f"train {cfg.primary} fp32" in samples:
+        result["data"] = _data_summary(cfg, size, samples, data_rates, ratios)
+    result["ratios"] = ratios
+    result["targets"] = {
+        key: {"description": desc, "target": target, "measured": ratios.get(key),
+              "met": None if ratios.get(key) is None else bool(ratios[key] >= target)}
+        for key, (desc, target) in TARGETS.items()
+    }
+    result["machine"]["load_average_end"] = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
+    result["seconds"] = time.perf_counter() - started
+    return result
+
+
+def _usable_switches(cfg: BenchConfig, device: torch.device, result: dict[str, Any],
+                     errors: dict[str, str]) -> list[Switches]:
+    """The switch combinations this machine can run (plain fp32 always first among them).
+
+    A dtype the device refuses is reported; one it only emulates (a matmul below
+    :data:`SLOW_AMP_FRACTION` of fp32's) is reported and skipped unless ``force_slow_amp``: an
+    emulated bf16 step takes minutes and says nothing about the model.
+    """
     switches = [Switches.parse(s) for s in cfg.switches]
     if Switches() not in switches:
         switches.insert(0, Switches())
@@ -131,9 +190,13 @@ def _run_benchmark(cfg: BenchConfig, log: Callable[[str], None]) -> dict[str, An
             errors[f"switches with {amp}"] = (
                 f"skipped: a {amp} matmul runs at {got / 1e9:.1f} GFLOP/s vs {ref / 1e9:.1f} for fp32 here "
                 f"(no native {amp} arithmetic); force_slow_amp=true measures them anyway")
-    switches = [sw for sw in switches if not sw.amp or fast[sw.amp] or cfg.force_slow_amp]
+    return [sw for sw in switches if not sw.amp or fast[sw.amp] or cfg.force_slow_amp]
 
-    # ---- static cost of every model
+
+def _model_costs(cfg: BenchConfig, kw: dict[str, int], size: tuple[int, int], batch: int,
+                 log: Callable[[str], None]) -> dict[str, dict[str, Any]]:
+    """Static cost of every model (parameters, state size, counted FLOPs): the numbers that do not
+    depend on the machine, against which the timed ones are read."""
     models: dict[str, dict[str, Any]] = {}
     for name in cfg.models:
         m = build_model(name, **kw)
@@ -146,9 +209,18 @@ def _run_benchmark(cfg: BenchConfig, log: Callable[[str], None]) -> dict[str, An
         log(f"{name}: {models[name]['params_m']:.3f} M parameters, "
             f"{models[name]['gflops_forward_per_image']:.2f} GFLOPs forward / image, "
             f"{models[name]['gflops_train_per_image']:.2f} GFLOPs per image and training step")
-    result["models"] = models
+    return models
 
-    # ---- tasks
+
+def _build_tasks(cfg: BenchConfig, switches: list[Switches], kw: dict[str, int], size: tuple[int, int],
+                 batch: int, device: torch.device, errors: dict[str, str],
+                 log: Callable[[str], None]) -> tuple[dict[str, Callable[[], Any]], dict[str, dict[str, Any]]]:
+    """Build, warm up and memory-probe every training and inference task: ``(tasks, meta)``.
+
+    Every switch combination runs on the primary model, plain fp32 on the others. A task that
+    fails to build or to run is reported in ``errors`` and left out, so one switch the machine
+    cannot run does not cost the rest of the benchmark.
+    """
     tasks: dict[str, Callable[[], Any]] = {}
     meta: dict[str, dict[str, Any]] = {}
 
@@ -179,27 +251,52 @@ def _run_benchmark(cfg: BenchConfig, log: Callable[[str], None]) -> dict[str, An
                     lambda name=name, sw=sw, b=b: make_inference(build_model(name, **kw), sw, b, size, device,
                                                                  cfg.compile_cache_dir),
                     kind="infer", model=name, switches=sw.name, batch=b)
+    return tasks, meta
 
-    # ---- execution order: compared tasks next to each other, a matmul peak probe before every
-    # training step (the wall-clock FLOP/s fraction divides by the peak measured seconds earlier)
-    # CPU seconds are load-independent with one thread; with several, idle OpenMP threads spin and
-    # count as CPU time, and on CUDA only wall time means anything: then wall time, paired
-    cpu_clock = device.type == "cpu" and torch.get_num_threads() == 1
-    peak_dtypes = ["fp32"] + (["bf16"] if any(sw.amp == "bf16" for sw in switches) else [])
-    peaks_at: dict[str, dict[str, list[float]]] = {}  # wall FLOP/s of each probe
-    cpu_peaks_at: dict[str, dict[str, list[float]]] = {}  # FLOP per CPU second of each probe
 
-    def probe(train_name: str) -> Callable[[], None]:
+class _PeakProbes:
+    """The matmul peak probed right before each training step, per dtype.
+
+    The wall-clock FLOP/s fraction divides each step by the peak measured seconds earlier, so
+    load from other processes hits both alike; the CPU-time rates are kept beside the wall ones.
+    """
+
+    def __init__(self, cfg: BenchConfig, device: torch.device, dtypes: list[str]) -> None:
+        self.cfg, self.device, self.dtypes = cfg, device, dtypes
+        self.wall: dict[str, dict[str, list[float]]] = {}  # wall FLOP/s of each probe
+        self.per_cpu: dict[str, dict[str, list[float]]] = {}  # FLOP per CPU second of each probe
+
+    def before(self, train_name: str) -> Callable[[], None]:
+        """The probe task to run just before ``train_name`` in every round."""
+        self.wall[train_name] = {d: [] for d in self.dtypes}
+        self.per_cpu[train_name] = {d: [] for d in self.dtypes}
+
         def run() -> None:
-            for dtype_name in peak_dtypes:
+            for dtype_name in self.dtypes:
                 dtype = {"fp32": torch.float32, "bf16": torch.bfloat16}[dtype_name]
-                sizes = cfg.matmul_sizes if dtype_name == "fp32" or device.type == "cuda" else (256,)
-                rates = [F.matmul_rates(dtype, n, repeats=3, device=device) for n in sizes]
-                peaks_at[train_name][dtype_name].append(max(r[0] for r in rates))
-                cpu_peaks_at[train_name][dtype_name].append(max(r[1] for r in rates))
+                sizes = self.cfg.matmul_sizes if dtype_name == "fp32" or self.device.type == "cuda" else (256,)
+                rates = [F.matmul_rates(dtype, n, repeats=3, device=self.device) for n in sizes]
+                self.wall[train_name][dtype_name].append(max(r[0] for r in rates))
+                self.per_cpu[train_name][dtype_name].append(max(r[1] for r in rates))
 
         return run
 
+    def summary(self) -> dict[str, dict[str, Any]]:
+        """Median, best and every sample of the wall and per-CPU-second peaks, per dtype."""
+        out = {}
+        for d in self.dtypes:
+            wall = [x for at in self.wall.values() for x in at[d]]
+            per_cpu = [x for at in self.per_cpu.values() for x in at[d]]
+            out[d] = {"median": median(wall), "max": max(wall) if wall else float("nan"),
+                      "per_cpu_second_median": median(per_cpu), "samples": wall,
+                      "per_cpu_second_samples": per_cpu}
+        return out
+
+
+def _execution_order(cfg: BenchConfig, tasks: dict[str, Callable[[], Any]], meta: dict[str, dict[str, Any]],
+                     peaks: _PeakProbes) -> dict[str, Callable[[], Any]]:
+    """The tasks in round order: compared tasks next to each other (training first, the primary
+    model's fp32 step first of all), a matmul peak probe before every training step."""
     def rank(name: str) -> tuple[int, int]:
         info = meta[name]
         first = info.get("model") == cfg.primary and info.get("switches") == "fp32"
@@ -208,35 +305,16 @@ def _run_benchmark(cfg: BenchConfig, log: Callable[[str], None]) -> dict[str, An
     ordered: dict[str, Callable[[], Any]] = {}
     for name in sorted(tasks, key=rank):  # stable: building order within a rank
         if meta[name]["kind"] == "train":
-            peaks_at[name] = {d: [] for d in peak_dtypes}
-            cpu_peaks_at[name] = {d: [] for d in peak_dtypes}
-            ordered[f"peak before {name}"] = probe(name)
+            ordered[f"peak before {name}"] = peaks.before(name)
         ordered[name] = tasks[name]
+    return ordered
 
-    data_rates: dict[str, list[float]] = {}
-    if cfg.data:
-        data_tasks = _safe(errors, "data", lambda: _data_tasks(cfg, size, data_rates, log))
-        if data_tasks:
-            for name, fn in data_tasks.items():
-                ordered[name], meta[name] = fn, {"kind": "data"}
 
-    # ---- interleaved rounds
-    log(f"timing {len(ordered)} tasks x {cfg.rounds} rounds ...")
-    cpu: dict[str, list[float]] = {}
-    samples = interleaved(ordered, cfg.rounds, device, cpu_samples=cpu,
-                          on_round=lambda r: log(f"round {r + 1}/{cfg.rounds} done"))
-    result["samples_s"] = {k: v for k, v in samples.items() if not k.startswith("peak before ")}
-    result["samples_cpu_s"] = {k: v for k, v in cpu.items() if not k.startswith("peak before ")}
-    result["peak_flops"] = {}
-    for d in peak_dtypes:
-        wall = [x for at in peaks_at.values() for x in at[d]]
-        per_cpu = [x for at in cpu_peaks_at.values() for x in at[d]]
-        result["peak_flops"][d] = {"median": median(wall), "max": max(wall) if wall else float("nan"),
-                                   "per_cpu_second_median": median(per_cpu), "samples": wall,
-                                   "per_cpu_second_samples": per_cpu}
-    result["fraction_basis"] = "cpu_time" if cpu_clock else "wall_paired"
-
-    # ---- summaries
+def _summary_rows(meta: dict[str, dict[str, Any]], samples: dict[str, list[float]], cpu: dict[str, list[float]],
+                  models: dict[str, dict[str, Any]], peaks: _PeakProbes,
+                  cpu_clock: bool) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """One row per training task (throughput, FLOP/s and the fractions of peak, each paired with
+    its own probes) and one per inference task (ms per image): medians over the rounds."""
     train_rows, infer_rows = [], []
     for name, info in meta.items():
         t, c = samples.get(name, []), cpu.get(name, [])
@@ -246,8 +324,8 @@ def _run_benchmark(cfg: BenchConfig, log: Callable[[str], None]) -> dict[str, An
             achieved_cpu = [flops_step / max(s, 1e-9) for s in c]
             frac: dict[str, float | None] = {}
             for d in ("fp32", "bf16"):
-                wall_peaks = peaks_at[name].get(d, [])
-                cpu_peaks = cpu_peaks_at[name].get(d, [])
+                wall_peaks = peaks.wall[name].get(d, [])
+                cpu_peaks = peaks.per_cpu[name].get(d, [])
                 frac[f"{d}_wall_paired"] = median([a / p for a, p in zip(achieved, wall_peaks)]) if wall_peaks else None
                 frac[f"{d}_cpu_time"] = median([a / p for a, p in zip(achieved_cpu, cpu_peaks)]) if cpu_peaks else None
                 frac[f"{d}_vs_best"] = (median(achieved) / max(wall_peaks)) if wall_peaks else None
@@ -268,9 +346,14 @@ def _run_benchmark(cfg: BenchConfig, log: Callable[[str], None]) -> dict[str, An
                                "batch": info["batch"], "ms_per_image": 1e3 * median(t) / info["batch"],
                                "cpu_ms_per_image": 1e3 * median(c) / info["batch"] if c else None,
                                "peak_mb": info["peak_mb"], "memory_kind": info["memory_kind"]})
-    result["train"] = train_rows
-    result["inference"] = infer_rows
+    return train_rows, infer_rows
 
+
+def _ratios(cfg: BenchConfig, samples: dict[str, list[float]], cpu: dict[str, list[float]],
+            models: dict[str, dict[str, Any]], train_rows: list[dict[str, Any]],
+            cpu_clock: bool) -> dict[str, Any]:
+    """The ratios the targets are judged on: R2MF-Net against the cascade (per round, then the
+    median), the best fraction of peak and the fastest switch combination of the primary model."""
     ratios: dict[str, Any] = {}
     key_p, key_c = f"train {cfg.primary} fp32", f"train {CASCADE} fp32"
     if key_p in samples and key_c in samples:
@@ -282,7 +365,6 @@ def _run_benchmark(cfg: BenchConfig, log: Callable[[str], None]) -> dict[str, An
         ratios["r2mfnet_vs_cascade_flops"] = (models[CASCADE]["gflops_train_per_image"]
                                               / models[cfg.primary]["gflops_train_per_image"])
     primary_rows = [r for r in train_rows if r["model"] == cfg.primary]
-    fastest = None
     if primary_rows:
         best = max(primary_rows, key=lambda r: r["fp32_peak_fraction"])
         fastest = max(primary_rows, key=lambda r: r["images_per_cpu_s"] if cpu_clock else r["images_per_s"])
@@ -291,27 +373,27 @@ def _run_benchmark(cfg: BenchConfig, log: Callable[[str], None]) -> dict[str, An
         ratios["best_fp32_peak_fraction_wall_paired"] = max(r["peak_fractions"]["fp32_wall_paired"] for r in primary_rows)
         ratios["best_fp32_peak_fraction_vs_best_matmul"] = max(r["peak_fractions"]["fp32_vs_best"] for r in primary_rows)
         ratios["fastest_training_switches"] = fastest["switches"]
-    if data_rates and key_p in samples:
-        per_round_train = [batch / s for s in samples[key_p]]
-        data_summary = {k: median(v) for k, v in data_rates.items()}
-        result["data"] = {"images_per_s_per_worker": data_summary,
-                          "image_size": list(cfg.data_image_size), "input_size": list(size)}
-        aug = data_rates.get("cached+augment")
-        if aug:
-            ratios["data_vs_training"] = median([a / t for a, t in zip(aug, per_round_train)])
-            if fastest is not None:
-                fastest_key = f"train {cfg.primary} {fastest['switches']}"
-                ratios["data_vs_fastest_training"] = median(
-                    [a / (batch / s) for a, s in zip(aug, samples[fastest_key])])
-    result["ratios"] = ratios
-    result["targets"] = {
-        key: {"description": desc, "target": target, "measured": ratios.get(key),
-              "met": None if ratios.get(key) is None else bool(ratios[key] >= target)}
-        for key, (desc, target) in TARGETS.items()
-    }
-    result["machine"]["load_average_end"] = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
-    result["seconds"] = time.perf_counter() - started
-    return result
+    return ratios
+
+
+def _data_summary(cfg: BenchConfig, size: tuple[int, int], samples: dict[str, list[float]],
+                  data_rates: dict[str, list[float]], ratios: dict[str, Any]) -> dict[str, Any]:
+    """Images per second per worker of each data stage, and (into ``ratios``) the augmented
+    pipeline against what the primary model's training consumes, per round."""
+    batch = cfg.batch
+    per_round_train = [batch / s for s in samples[f"train {cfg.primary} fp32"]]
+    data_summary = {k: median(v) for k, v in data_rates.items()}
+    data = {"images_per_s_per_worker": data_summary,
+            "image_size": list(cfg.data_image_size), "input_size": list(size)}
+    aug = data_rates.get("cached+augment")
+    if aug:
+        ratios["data_vs_training"] = median([a / t for a, t in zip(aug, per_round_train)])
+        fastest = ratios.get("fastest_training_switches")
+        if fastest is not None:
+            fastest_key = f"train {cfg.primary} {fastest}"
+            ratios["data_vs_fastest_training"] = median(
+                [a / (batch / s) for a, s in zip(aug, samples[fastest_key])])
+    return data
 
 
 def _data_tasks(cfg: BenchConfig, size: tuple[int, int], rates: dict[str, list[float]],
