@@ -152,14 +152,13 @@ def test_image_sizes_reach_the_command_as_tuples():
 
 def test_nothing_imports_the_old_module_names():
     """evaluation/evaluate.py, experiments/compare.py and evaluation/vertebra_compare.py were
-    renamed (score_views, runner, binary_vs_labels); only the one alias kept for runs started
-    before the rename may carry an old name."""
+    renamed (score_views, runner, binary_vs_labels)."""
     old = re.compile(r"r2mfnet\.(evaluation\.evaluate|experiments\.compare|evaluation\.vertebra_compare)\b"
                      r"|from r2mfnet\.experiments import compare\b")
     hits = []
     for folder in ("r2mfnet", "tests", "scripts", "docs"):
         for path in sorted((ROOT / folder).rglob("*")):
-            if path.suffix not in (".py", ".md") or path.name == "evaluate.py" and path.parent.name == "evaluation":
+            if path.suffix not in (".py", ".md"):
                 continue
             if path == Path(__file__):
                 continue
@@ -167,6 +166,7 @@ def test_nothing_imports_the_old_module_names():
                 if old.search(line):
                     hits.append(f"{path.relative_to(ROOT)}:{n}: {line.strip()}")
     assert not hits, "\n".join(hits)
+    assert not (ROOT / "r2mfnet" / "evaluation" / "evaluate.py").exists()
     assert not (ROOT / "r2mfnet" / "experiments" / "compare.py").exists()
     assert not (ROOT / "r2mfnet" / "evaluation" / "vertebra_compare.py").exists()
 
