@@ -29,7 +29,7 @@ def test_summary_table_lists_every_model() -> None:
 
 
 def test_cli_and_step_timing(capsys) -> None:
-    run(OmegaConf.create({"height": 32, "width": 16, "base_channels": 4, "depth": 2,
+    run(OmegaConf.create({"image_size": [32, 16], "base_channels": 4, "depth": 2,
                           "step_time": False, "repeats": 1, "threads": 0}))
     assert "| r2mfnet |" in capsys.readouterr().out
     t = time_train_steps(["unet"], input_shape=(1, 1, 32, 16), repeats=1, warmup=0,
