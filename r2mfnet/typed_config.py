@@ -49,7 +49,7 @@ def image_size(value: Any, key: str) -> tuple[int, int] | None:
         return None
     if isinstance(value, str):
         example = value.lower().replace(" ", "").replace("x", ",") if "x" in value.lower() else "256,128"
-        raise ConfigError(f"{key}: an image size is written [H, W], e.g. {key}=[{example}] (got '{value}')")
+        raise ConfigError(f"{key}: an image size is written [H, W], e.g. {key}=[{example}] (got {value!r})")
     items = list(value)
     if len(items) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in items):
         raise ConfigError(f"{key} must be [height, width], two positive integers, got {items}")
@@ -62,6 +62,23 @@ def renamed_key_error(key: str, renamed: Mapping[str, str]) -> str | None:
     if top not in renamed:
         return None
     return f"unknown key '{top}': it is called {renamed[top]} now (see --help)"
+
+
+def _no_mapping_for_a_list(schema: type, cfg: Any) -> None:
+    """A mapping given to a list field: OmegaConf's merge error names no key, so name it here."""
+    import typing
+
+    if cfg is None:
+        return
+    try:
+        hints = typing.get_type_hints(schema)
+    except Exception:  # noqa: BLE001 - unresolvable hints: leave the check to OmegaConf
+        return
+    for f in dataclasses.fields(schema):  # type: ignore[arg-type]
+        hint = hints.get(f.name)
+        args = [a for a in typing.get_args(hint) if a is not type(None)] if typing.get_origin(hint) is typing.Union else [hint]
+        if any(typing.get_origin(a) is list for a in args) and f.name in cfg and isinstance(cfg[f.name], Mapping):
+            raise ConfigError(f"{f.name} must be a list, got a mapping")
 
 
 def merge_typed(schema: type[T], cfg: Any, renamed: Mapping[str, str] | None = None) -> T:
@@ -78,10 +95,11 @@ def merge_typed(schema: type[T], cfg: Any, renamed: Mapping[str, str] | None = N
         message = renamed_key_error(str(key), renamed or {})
         if message:
             raise ConfigError(message)
+    _no_mapping_for_a_list(schema, cfg)
     sizes = [f.name for f in dataclasses.fields(schema) if f.metadata.get("kind") == IMAGE_SIZE]  # type: ignore[arg-type]
     for key in sizes:
-        if cfg is not None and key in cfg and isinstance(cfg[key], str):
-            image_size(cfg[key], key)  # raises with the [H, W] spelling
+        if cfg is not None and key in cfg and isinstance(cfg[key], (str, Mapping)):
+            image_size(cfg[key], key)  # raises naming the key (OmegaConf's merge error would not)
     try:
         merged = OmegaConf.merge(OmegaConf.structured(schema), cfg if cfg is not None else {})
         typed: T = OmegaConf.to_object(merged)  # type: ignore[assignment]
