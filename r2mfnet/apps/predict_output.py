@@ -105,61 +105,18 @@ def process_case(
     (:func:`~r2mfnet.measure.review_flags.tta_halves_entry`), which the review page flags when
     the halves' main angles are more than 10 deg apart.
     """
-    from r2mfnet.data.io import read_image
-    from r2mfnet.data.preprocess import normalize_intensity
     from r2mfnet.measure.case import case_picture, measure_case
 
-    failures: list[dict[str, str]] = []
-    images: dict[str, np.ndarray] = {}
-    masks: dict[str, np.ndarray] = {}
-    inputs: dict[str, Any] = {}
-    files: dict[str, Any] = {}
-    view_errors: dict[str, dict[str, Any]] = {}
-    labels: dict[str, np.ndarray] = {}
-    raws: dict[str, np.ndarray] = {}
-    for view, iv in case.views.items():
-        inputs[view] = {"image": str(iv.path), "view_from": iv.view_from}
-        try:
-            data = read_image(iv.path)
-            if get_labels is not None:
-                labels[view] = np.asarray(get_labels(iv, data.array))
-                mask = labels[view] > 0
-            else:
-                mask = np.asarray(get_mask(iv, data.array), dtype=bool)
-            if mask.shape != data.array.shape:
-                raise DataError(f"mask size {mask.shape[1]} x {mask.shape[0]} px differs from "
-                                f"the image's {data.array.shape[1]} x {data.array.shape[0]} px",
-                                path=iv.mask or iv.path)
-        except R2MFNetError as exc:
-            failures.append({"case_id": case.case_id, "view": view, "input": str(iv.path),
-                             "error": str(exc)})
-            view_errors[view] = _view_error(view, str(exc), "unreadable")
-            continue
-        spacing = iv.pixel_spacing_mm or data.pixel_spacing_mm
-        inputs[view].update(size_hw=list(data.array.shape), pixel_spacing_mm=spacing)
-        image01 = normalize_intensity(data.array)
-        images[view], masks[view], raws[view] = image01, mask, data.array
-        write_png(folder / f"{view}_mask.png", mask.astype(np.uint8) * 255)
-        write_png(folder / f"{view}_overlay.png", overlay(image01, mask))
-        files[view] = {"mask": f"{view}_mask.png", "overlay": f"{view}_overlay.png"}
-        if write_extra is not None:
-            files[view].update(write_extra(iv, mask, folder))
+    read = _read_views(case, folder, get_mask, get_labels, write_extra)
+    masks, images, files = read.masks, read.images, read.files
     measured = measure_case(masks, case_id=case.case_id, method=method) if masks else None
-    views_out: dict[str, Any] = {}
-    for view in case.views:
-        if view in view_errors:
-            views_out[view] = view_errors[view]
-            continue
-        d = measured.views[view].to_dict()  # type: ignore[union-attr]
-        if not d.get("measured"):
-            d["error_kind"] = "unmeasurable"
-        views_out[view] = d
-    _add_tta_halves(views_out, getattr(get_mask, "halves", None), case, raws, method)
+    views_out = _view_entries(case, measured, read.view_errors)
+    _add_tta_halves(views_out, getattr(get_mask, "halves", None), case, read.raws, method)
     if measured is not None and measured.views:
         picture = case_picture(measured, images, masks, subtitle=mask_label)
         write_png(folder / "report.png", picture)
         files["report"] = "report.png"
-    labels = {view: lab for view, lab in labels.items() if view in images}  # readable views only
+    labels = {view: lab for view, lab in read.labels.items() if view in images}  # readable views only
     if labels:
         files["report_levels"] = _vertebra_levels(labels, images, views_out, files, folder)
     result = {
@@ -167,21 +124,95 @@ def process_case(
         "case_id": case.case_id,
         **settings,
         "tilt_method": method,
-        "inputs": inputs,
+        "inputs": read.inputs,
         "files": files,
         "views": views_out,
         "flexibility": (None if measured is None or measured.flexibility is None
                         else measured.flexibility.to_dict()),
-        "notes": [
-            "angles in degrees; Cobb angles are angles between end plates, 'main_angle_deg' the "
-            "largest curve, 'tilt_range_deg' the largest angle between any two levels (AASCE)",
-            "levels are approximate (estimated along the spine, not identified vertebra by "
-            "vertebra); 'side' is the image side, not the patient's",
-            "flexibility and curve type are approximate (see docs/measure.md)",
-        ],
+        "notes": RESULT_NOTES,
     }
     atomic_write_json(folder / "measurements.json", result)
-    return result, failures
+    return result, read.failures
+
+
+RESULT_NOTES = [
+    "angles in degrees; Cobb angles are angles between end plates, 'main_angle_deg' the "
+    "largest curve, 'tilt_range_deg' the largest angle between any two levels (AASCE)",
+    "levels are approximate (estimated along the spine, not identified vertebra by "
+    "vertebra); 'side' is the image side, not the patient's",
+    "flexibility and curve type are approximate (see docs/measure.md)",
+]
+"""The ``notes`` of every ``measurements.json``: how to read its numbers."""
+
+
+@dataclass
+class _ReadViews:
+    """What reading and predicting a case's views gave, per view name: the inputs' description,
+    the written files, the errors of unreadable views, and the images, masks, label maps and raw
+    arrays of the readable ones (the measurement and the pictures need them)."""
+
+    failures: list[dict[str, str]] = field(default_factory=list)
+    inputs: dict[str, Any] = field(default_factory=dict)
+    files: dict[str, Any] = field(default_factory=dict)
+    view_errors: dict[str, dict[str, Any]] = field(default_factory=dict)
+    images: dict[str, np.ndarray] = field(default_factory=dict)
+    masks: dict[str, np.ndarray] = field(default_factory=dict)
+    labels: dict[str, np.ndarray] = field(default_factory=dict)
+    raws: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+def _read_views(case: InputCase, folder: Path, get_mask: MaskFn, get_labels: MaskFn | None,
+                write_extra: ExtraFn | None) -> _ReadViews:
+    """Read each view, predict its mask (or label map) and write its mask and overlay PNGs; a view
+    that cannot be read or whose mask does not fit becomes an ``"unreadable"`` error entry and a
+    failure, so that the other views are still measured."""
+    from r2mfnet.data.io import read_image
+    from r2mfnet.data.preprocess import normalize_intensity
+
+    out = _ReadViews()
+    for view, iv in case.views.items():
+        out.inputs[view] = {"image": str(iv.path), "view_from": iv.view_from}
+        try:
+            data = read_image(iv.path)
+            if get_labels is not None:
+                out.labels[view] = np.asarray(get_labels(iv, data.array))
+                mask = out.labels[view] > 0
+            else:
+                mask = np.asarray(get_mask(iv, data.array), dtype=bool)
+            if mask.shape != data.array.shape:
+                raise DataError(f"mask size {mask.shape[1]} x {mask.shape[0]} px differs from "
+                                f"the image's {data.array.shape[1]} x {data.array.shape[0]} px",
+                                path=iv.mask or iv.path)
+        except R2MFNetError as exc:
+            out.failures.append({"case_id": case.case_id, "view": view, "input": str(iv.path),
+                                 "error": str(exc)})
+            out.view_errors[view] = _view_error(view, str(exc), "unreadable")
+            continue
+        spacing = iv.pixel_spacing_mm or data.pixel_spacing_mm
+        out.inputs[view].update(size_hw=list(data.array.shape), pixel_spacing_mm=spacing)
+        image01 = normalize_intensity(data.array)
+        out.images[view], out.masks[view], out.raws[view] = image01, mask, data.array
+        write_png(folder / f"{view}_mask.png", mask.astype(np.uint8) * 255)
+        write_png(folder / f"{view}_overlay.png", overlay(image01, mask))
+        out.files[view] = {"mask": f"{view}_mask.png", "overlay": f"{view}_overlay.png"}
+        if write_extra is not None:
+            out.files[view].update(write_extra(iv, mask, folder))
+    return out
+
+
+def _view_entries(case: InputCase, measured: Any, view_errors: Mapping[str, dict[str, Any]]) -> dict[str, Any]:
+    """Each view's ``measurements.json`` entry, in the case's view order: its error entry, or its
+    measurement (marked ``"unmeasurable"`` when no angle could be read)."""
+    views_out: dict[str, Any] = {}
+    for view in case.views:
+        if view in view_errors:
+            views_out[view] = view_errors[view]
+            continue
+        d = measured.views[view].to_dict()
+        if not d.get("measured"):
+            d["error_kind"] = "unmeasurable"
+        views_out[view] = d
+    return views_out
 
 
 def _add_tta_halves(views_out: dict[str, Any], halves: Any, case: InputCase,
