@@ -61,11 +61,14 @@ def _mask_sources(c: PredictConfig, masks_src: str, settings: dict[str, Any]
     def predicted_mask(iv: InputView, raw: np.ndarray) -> np.ndarray:
         return predictor.predict_mask(raw)
 
-    if predictor.tta_flip:  # each view's two TTA halves, for the review page's flip-TTA flag
-        predicted_mask.halves = lambda iv, raw: predictor.predict_mask_halves(raw)  # type: ignore[attr-defined]
-
     def get_labels(iv: InputView, raw: np.ndarray) -> np.ndarray:
         return predictor.predict_label_maps([raw])[0]
+
+    if predictor.tta_flip:  # the prediction and its two TTA halves (the review page's flip-TTA
+        # flag) from the same two passes: each view is predicted once
+        predicted_mask.with_halves = lambda iv, raw: predictor.predict_with_halves(raw)  # type: ignore[attr-defined]
+        get_labels.with_halves = (  # type: ignore[attr-defined]
+            lambda iv, raw: predictor.predict_with_halves(raw, labels=True))
 
     model_config = predictor.model_config if onnx else predictor.model.model_config
     has_levels = int(model_config.get("num_classes", 1)) > 1

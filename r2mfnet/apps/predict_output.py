@@ -100,8 +100,11 @@ def process_case(
     (curves with named end and apex vertebrae, from the end plates of the labelled vertebrae)
     and ``<view>_levels.png``, side by side in ``report_levels.png``.
 
-    ``get_mask.halves(view, raw_image)``, when the mask function has it (a predictor with flip
-    TTA), gives the masks of the two TTA halves; each measured view then gets ``tta_halves``
+    ``with_halves(view, raw_image) -> (mask or label map, (plain, mirrored))``, when the function
+    that predicts the view (``get_labels`` if given, else ``get_mask``) has it (a predictor with
+    flip TTA: :meth:`~r2mfnet.inference.predictions.MaskPredictions.predict_with_halves`), is
+    called instead: the prediction and the masks of its two TTA halves, from the same passes.
+    Each measured view then gets ``tta_halves``
     (:func:`~r2mfnet.measure.review_flags.tta_halves_entry`), which the review page flags when
     the halves' main angles are more than 10 deg apart.
     """
@@ -111,7 +114,7 @@ def process_case(
     masks, images, files = read.masks, read.images, read.files
     measured = measure_case(masks, case_id=case.case_id, method=method) if masks else None
     views_out = _view_entries(case, measured, read.view_errors)
-    _add_tta_halves(views_out, getattr(get_mask, "halves", None), case, read.raws, method)
+    _add_tta_halves(views_out, read.halves, method)
     if measured is not None and measured.views:
         picture = case_picture(measured, images, masks, subtitle=mask_label)
         write_png(folder / "report.png", picture)
@@ -148,8 +151,8 @@ RESULT_NOTES = [
 @dataclass
 class _ReadViews:
     """What reading and predicting a case's views gave, per view name: the inputs' description,
-    the written files, the errors of unreadable views, and the images, masks, label maps and raw
-    arrays of the readable ones (the measurement and the pictures need them)."""
+    the written files, the errors of unreadable views, and the images, masks, label maps and
+    flip-TTA halves of the readable ones (the measurement and the pictures need them)."""
 
     failures: list[dict[str, str]] = field(default_factory=list)
     inputs: dict[str, Any] = field(default_factory=dict)
@@ -158,27 +161,35 @@ class _ReadViews:
     images: dict[str, np.ndarray] = field(default_factory=dict)
     masks: dict[str, np.ndarray] = field(default_factory=dict)
     labels: dict[str, np.ndarray] = field(default_factory=dict)
-    raws: dict[str, np.ndarray] = field(default_factory=dict)
+    halves: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
 
 
 def _read_views(case: InputCase, folder: Path, get_mask: MaskFn, get_labels: MaskFn | None,
                 write_extra: ExtraFn | None) -> _ReadViews:
-    """Read each view, predict its mask (or label map) and write its mask and overlay PNGs; a view
-    that cannot be read or whose mask does not fit becomes an ``"unreadable"`` error entry and a
-    failure, so that the other views are still measured."""
+    """Read each view, predict its mask (or label map; with its TTA halves when the function has
+    ``with_halves``) and write its mask and overlay PNGs; a view that cannot be read or whose mask
+    does not fit becomes an ``"unreadable"`` error entry and a failure, so that the other views
+    are still measured."""
     from r2mfnet.data.io import read_image
     from r2mfnet.data.preprocess import normalize_intensity
 
     out = _ReadViews()
+    predict = get_labels if get_labels is not None else get_mask
+    with_halves = getattr(predict, "with_halves", None)
     for view, iv in case.views.items():
         out.inputs[view] = {"image": str(iv.path), "view_from": iv.view_from}
         try:
             data = read_image(iv.path)
+            halves = None
+            if with_halves is not None:
+                prediction, halves = with_halves(iv, data.array)
+            else:
+                prediction = predict(iv, data.array)
             if get_labels is not None:
-                out.labels[view] = np.asarray(get_labels(iv, data.array))
+                out.labels[view] = np.asarray(prediction)
                 mask = out.labels[view] > 0
             else:
-                mask = np.asarray(get_mask(iv, data.array), dtype=bool)
+                mask = np.asarray(prediction, dtype=bool)
             if mask.shape != data.array.shape:
                 raise DataError(f"mask size {mask.shape[1]} x {mask.shape[0]} px differs from "
                                 f"the image's {data.array.shape[1]} x {data.array.shape[0]} px",
@@ -191,7 +202,9 @@ def _read_views(case: InputCase, folder: Path, get_mask: MaskFn, get_labels: Mas
         spacing = iv.pixel_spacing_mm or data.pixel_spacing_mm
         out.inputs[view].update(size_hw=list(data.array.shape), pixel_spacing_mm=spacing)
         image01 = normalize_intensity(data.array)
-        out.images[view], out.masks[view], out.raws[view] = image01, mask, data.array
+        out.images[view], out.masks[view] = image01, mask
+        if halves is not None:
+            out.halves[view] = halves
         write_png(folder / f"{view}_mask.png", mask.astype(np.uint8) * 255)
         write_png(folder / f"{view}_overlay.png", overlay(image01, mask))
         out.files[view] = {"mask": f"{view}_mask.png", "overlay": f"{view}_overlay.png"}
@@ -215,16 +228,15 @@ def _view_entries(case: InputCase, measured: Any, view_errors: Mapping[str, dict
     return views_out
 
 
-def _add_tta_halves(views_out: dict[str, Any], halves: Any, case: InputCase,
-                    raws: Mapping[str, np.ndarray], method: str) -> None:
-    """Each measured view's ``tta_halves`` entry, when ``halves`` (the mask function's) is given."""
-    if halves is None:
+def _add_tta_halves(views_out: dict[str, Any], halves: Mapping[str, tuple[np.ndarray, np.ndarray]],
+                    method: str) -> None:
+    """Each measured view's ``tta_halves`` entry from its two half masks (predicted with it)."""
+    if not halves:
         return
     from r2mfnet.measure.review_flags import tta_halves_entry
 
-    for view, raw in raws.items():
+    for view, (plain, mirrored) in halves.items():
         if views_out.get(view, {}).get("measured"):
-            plain, mirrored = halves(case.views[view], raw)
             views_out[view]["tta_halves"] = tta_halves_entry(plain, mirrored, method)
 
 

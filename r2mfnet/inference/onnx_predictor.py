@@ -3,7 +3,8 @@
 A clinic's CPU server often has no PyTorch. :class:`OnnxPredictor` runs a model written by
 ``r2mfnet-export`` with ONNX Runtime and gives what :class:`~r2mfnet.inference.predictor.Predictor`
 gives (the methods the predict application calls: ``predict_mask(s)``, ``predict_probabilities``,
-``predict_label_maps``, ``threshold``, ``tta_flip``, ``postprocess``), by the same rules:
+``predict_label_maps``, ``predict_with_halves``, ``threshold``, ``tta_flip``, ``postprocess``), by
+the same rules:
 
 * preprocessing from the model file's own contract (:mod:`r2mfnet.inference.onnx_contract`):
   :func:`~r2mfnet.data.preprocess.normalize_intensity`, optional CLAHE and the
@@ -25,7 +26,7 @@ import numpy as np
 from r2mfnet.data.preprocess import Letterbox, LetterboxTransform, clahe, normalize_intensity
 from r2mfnet.errors import ConfigError
 from r2mfnet.inference.onnx_contract import NORMALIZE_RULES, contract_from_metadata
-from r2mfnet.inference.postprocess import CleanupParams, cleanup_params, probabilities_np
+from r2mfnet.inference.postprocess import CleanupParams, cleanup_params, half_key, probabilities_np
 from r2mfnet.inference.predictions import MaskPredictions
 
 OUTPUT_KEYS = {"logits": "prob", "coarse_logits": "coarse_prob"}
@@ -119,27 +120,34 @@ class OnnxPredictor(MaskPredictions):
         values = self.session.run(self.output_names, {self.input_name: np.ascontiguousarray(batch, np.float32)})
         return dict(zip(self.output_names, values))
 
-    def _probabilities(self, batch: np.ndarray, coarse: bool) -> dict[str, np.ndarray]:
-        """Class probabilities of a batch, flip TTA averaged (the rule of ``flip_tta``)."""
+    def _probabilities(self, batch: np.ndarray, coarse: bool, halves: bool = False) -> dict[str, np.ndarray]:
+        """Class probabilities of a batch, flip TTA averaged, with ``halves`` each pass's own too
+        (the rule and the keys of ``flip_tta``)."""
         keys = {k: v for k, v in OUTPUT_KEYS.items() if coarse or k == "logits"}
         out = self.run_model(batch)
         prob = {keys[k]: probabilities_np(v) for k, v in out.items() if k in keys}
-        if self.tta_flip:
-            mirrored = self.run_model(np.ascontiguousarray(batch[..., ::-1]))
-            for key, name in keys.items():
-                if name in prob:
-                    back = probabilities_np(mirrored[key])[..., ::-1]
-                    prob[name] = 0.5 * (prob[name] + back)
-        return prob
+        if not self.tta_flip:
+            return prob
+        mirrored = self.run_model(np.ascontiguousarray(batch[..., ::-1]))
+        result: dict[str, np.ndarray] = {}
+        for key, name in keys.items():
+            if name in prob:
+                mirror_prob = probabilities_np(mirrored[key])
+                result[name] = 0.5 * (prob[name] + mirror_prob[..., ::-1])
+                if halves:
+                    result[half_key("plain", name)] = prob[name]
+                    result[half_key("mirrored", name)] = mirror_prob
+        return result
 
-    def model_probabilities(self, images: Sequence[np.ndarray], batch_size: int = 4, coarse: bool = False
-                            ) -> Iterator[tuple[dict[str, np.ndarray], LetterboxTransform]]:
-        """Per image, model-size probabilities ``{"prob": [C, H, W]}`` (and ``"coarse_prob"``)
-        with the transform back to its size; as :meth:`Predictor.model_probabilities`."""
+    def model_probabilities(self, images: Sequence[np.ndarray], batch_size: int = 4, coarse: bool = False,
+                            halves: bool = False) -> Iterator[tuple[dict[str, np.ndarray], LetterboxTransform]]:
+        """Per image, model-size probabilities ``{"prob": [C, H, W]}`` (and ``"coarse_prob"``, and
+        with ``halves`` each TTA pass's own) with the transform back to its size; as
+        :meth:`Predictor.model_probabilities`."""
         for start in range(0, len(images), batch_size):
             prepared = [self.preprocess(img) for img in images[start : start + batch_size]]
             batch = np.stack([p[0] for p in prepared])[:, None]
-            probs = self._probabilities(batch, coarse)
+            probs = self._probabilities(batch, coarse, halves)
             for i, (_, transform) in enumerate(prepared):
                 yield {k: v[i] for k, v in probs.items()}, transform
 

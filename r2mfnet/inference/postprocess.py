@@ -37,7 +37,7 @@ if TYPE_CHECKING:  # torch is imported where a function needs it: the ONNX predi
 
 __all__ = [
     "CleanupParams", "probabilities", "probabilities_np", "foreground_probability", "mask_from_logits",
-    "classes_from_logits", "labels_from_channels", "flip_tta", "clean_mask", "apply_cleanup",
+    "classes_from_logits", "labels_from_channels", "flip_tta", "half_key", "clean_mask", "apply_cleanup",
     "cleanup_params",
 ]
 
@@ -121,8 +121,14 @@ def labels_from_channels(channels: Iterable[np.ndarray], threshold: float = 0.5,
 
 
 # ------------------------------------------------------------------------------ flip TTA
+def half_key(half: str, name: str) -> str:
+    """Where :func:`flip_tta` (``halves=True``) keeps one pass's own probabilities: ``"plain/prob"``,
+    ``"mirrored/coarse_prob"``; one flat mapping, so that a batch splits per image as before."""
+    return f"{half}/{name}"
+
+
 def flip_tta(forward: Callable[[Tensor], Mapping[str, Tensor]], batch: Tensor, flip: bool = True,
-             coarse: bool = True) -> dict[str, Tensor]:
+             coarse: bool = True, halves: bool = False) -> dict[str, Tensor]:
     """Class probabilities of ``forward(batch)``, averaged with the mirrored pass when ``flip``.
 
     ``forward`` is the caller's model call, with the caller's device, autocast and
@@ -130,19 +136,29 @@ def flip_tta(forward: Callable[[Tensor], Mapping[str, Tensor]], batch: Tensor, f
     ``"logits"``) and, when ``coarse`` and the model returns ``"coarse_logits"``, ``"coarse_prob"``.
     This holds for R2MF-Net with the cascade in eval mode. A horizontal flip moves vertebrae
     but does not rename them, so class channels are averaged as they are.
+
+    ``halves`` (with ``flip``) also keeps each pass's own probabilities (:func:`half_key`), so that
+    the review page's flip-TTA check needs no third and fourth pass: the plain pass's, and the
+    mirrored pass's as the model gave them, in the mirror image's frame (the caller mirrors its
+    mask back, as for a mirror image predicted on its own). The averages are the same either way.
     """
     import torch
 
     keys = {k: v for k, v in OUTPUT_KEYS.items() if coarse or k == "logits"}
     out = forward(batch)
     prob = {keys[k]: probabilities(v) for k, v in out.items() if k in keys}
-    if flip:
-        mirrored = forward(torch.flip(batch, dims=[-1]))
-        for key, name in keys.items():
-            if name in prob:
-                back = torch.flip(probabilities(mirrored[key]), dims=[-1])
-                prob[name] = 0.5 * (prob[name] + back)
-    return prob
+    if not flip:
+        return prob
+    mirrored = forward(torch.flip(batch, dims=[-1]))
+    result: dict[str, Tensor] = {}
+    for key, name in keys.items():
+        if name in prob:
+            mirror_prob = probabilities(mirrored[key])
+            result[name] = 0.5 * (prob[name] + torch.flip(mirror_prob, dims=[-1]))
+            if halves:
+                result[half_key("plain", name)] = prob[name]
+                result[half_key("mirrored", name)] = mirror_prob
+    return result
 
 
 # ------------------------------------------------------------------------------ clean-up

@@ -12,16 +12,21 @@ size (linear); with ``postprocess`` the anatomy-aware clean-up follows, its spin
 coarse stage's mask when the model has one. A label map's foreground gets the same clean-up, so
 its union matches the binary mask, and each foreground pixel takes the most probable vertebra
 class from the back-mapped probabilities (a filled hole takes its most probable class too).
+
+With flip TTA, :meth:`MaskPredictions.predict_with_halves` gives the prediction and the masks of
+its two passes (the image; its mirror image, the mask mirrored back) from the same two model
+runs, so the review page's flip-TTA check (:mod:`r2mfnet.measure.review_flags`) costs no more passes.
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, Iterator, Mapping, Sequence
 
 import numpy as np
 
 from r2mfnet.data.preprocess import LetterboxTransform
 from r2mfnet.errors import ConfigError
-from r2mfnet.inference.postprocess import apply_cleanup, foreground_probability, labels_from_channels
+from r2mfnet.inference.postprocess import apply_cleanup, foreground_probability, half_key, labels_from_channels
 
 Probabilities = Iterator[tuple[dict[str, np.ndarray], LetterboxTransform]]
 
@@ -41,7 +46,9 @@ class MaskPredictions:
 
     A backend sets ``threshold``, ``postprocess`` and ``cleanup`` and yields, per image, its
     model-size probabilities ``{"prob": [C, H, W]}`` (and ``"coarse_prob"`` when asked and the
-    model has a coarse stage), flip TTA included, with the letterbox transform back to its size.
+    model has a coarse stage), flip TTA included, with the letterbox transform back to its size;
+    with ``halves`` and flip TTA also each pass's own probabilities under
+    :func:`~r2mfnet.inference.postprocess.half_key` (the mirrored pass's in the mirror image's frame).
     """
 
     threshold: float
@@ -49,7 +56,7 @@ class MaskPredictions:
     cleanup: Any
 
     def model_probabilities(self, images: Sequence[np.ndarray], batch_size: int = 4,
-                            coarse: bool = False) -> Probabilities:  # pragma: no cover - abstract
+                            coarse: bool = False, halves: bool = False) -> Probabilities:  # pragma: no cover - abstract
         raise NotImplementedError
 
     def coarse_mask(self, probs: Mapping[str, np.ndarray], transform: LetterboxTransform) -> np.ndarray | None:
@@ -69,45 +76,64 @@ class MaskPredictions:
     def predict_masks(self, images: Sequence[np.ndarray], batch_size: int = 4) -> list[np.ndarray]:
         """Binary spine masks at the inputs' sizes: probability > threshold, then the clean-up
         when ``postprocess`` (its column from the coarse mask when the model has one)."""
-        out: list[np.ndarray] = []
-        for probs, transform in self.model_probabilities(images, batch_size, coarse=self.postprocess):
-            mask = transform.invert(foreground_probability(probs["prob"], axis=0)[0]) > self.threshold
-            ref = self.coarse_mask(probs, transform) if self.postprocess else None
-            out.append(apply_cleanup(mask, self.postprocess, self.cleanup, ref))
-        return out
+        return [self._mask(probs, transform)
+                for probs, transform in self.model_probabilities(images, batch_size, coarse=self.postprocess)]
+
+    def _mask(self, probs: Mapping[str, np.ndarray], transform: LetterboxTransform) -> np.ndarray:
+        """One image's mask from its probabilities: the rule of :meth:`predict_masks`, written once
+        so that the TTA mask and its halves (:meth:`predict_with_halves`) follow it too."""
+        mask = transform.invert(foreground_probability(probs["prob"], axis=0)[0]) > self.threshold
+        ref = self.coarse_mask(probs, transform) if self.postprocess else None
+        return apply_cleanup(mask, self.postprocess, self.cleanup, ref)
 
     def predict_mask(self, image: np.ndarray) -> np.ndarray:
         """Binary spine mask at the input's size (see :meth:`predict_masks`)."""
         return self.predict_masks([image])[0]
 
-    def predict_mask_halves(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The two halves of flip TTA as masks: ``(plain, mirrored)``, each predicted without TTA
-        (the image; its mirror image, the mask mirrored back) and thresholded and cleaned like
-        :meth:`predict_mask`. Their disagreement flags an unstable prediction on the review page
-        (:mod:`r2mfnet.measure.review_flags`). Each is letterboxed on its own, so with an odd
-        padding the mirrored half sits one model pixel off the mirrored tensor flip TTA uses."""
-        saved = getattr(self, "tta_flip", False)
-        self.tta_flip = False
-        try:
-            plain = self.predict_mask(image)
-            mirrored = self.predict_mask(np.ascontiguousarray(np.asarray(image)[:, ::-1]))[:, ::-1]
-        finally:
-            self.tta_flip = saved
-        return plain, np.ascontiguousarray(mirrored)
+    def predict_with_halves(self, image: np.ndarray, labels: bool = False
+                            ) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
+        """One flip-TTA prediction and its two halves, from the same two model passes:
+        ``(prediction, (plain, mirrored))``.
+
+        ``prediction`` is :meth:`predict_mask`'s mask (with ``labels``, :meth:`predict_label_maps`'
+        label map), the same arrays. ``plain`` and ``mirrored`` are the masks of each pass alone,
+        thresholded and cleaned like :meth:`predict_mask`: the image's, and its mirror image's
+        mirrored back. Their disagreement flags an unstable prediction on the review page
+        (:mod:`r2mfnet.measure.review_flags`). The mirrored pass sees the mirrored letterboxed
+        image, as TTA does; with an odd padding (left and right differing by a pixel) that is one
+        model pixel off a mirror image letterboxed on its own, and its crop is taken where the
+        content sits. Needs ``tta_flip``: without it there is one pass and no halves.
+        """
+        if not getattr(self, "tta_flip", False):
+            raise ConfigError("the flip-TTA halves need tta_flip=true")
+        ((probs, transform),) = self.model_probabilities([image], 1, coarse=self.postprocess, halves=True)
+        prediction = self._label_map(probs, transform) if labels else self._mask(probs, transform)
+        plain = self._mask(_half(probs, "plain"), transform)
+        mirrored_frame = replace(transform, pad_left=transform.pad_right)  # the content, mirrored
+        mirrored = self._mask(_half(probs, "mirrored"), mirrored_frame)[:, ::-1]
+        return prediction, (plain, np.ascontiguousarray(mirrored))
 
     def predict_label_maps(self, images: Sequence[np.ndarray], batch_size: int = 4) -> list[np.ndarray]:
         """uint8 vertebra label maps (0 background, 1..17 = T1..L5) of an 18-class model, each the
         size of its input image (module docstring for the rule)."""
-        out: list[np.ndarray] = []
-        for probs, transform in self.model_probabilities(images, batch_size, coarse=self.postprocess):
-            prob = probs["prob"]
-            if prob.shape[0] < 2:
-                raise ConfigError(
-                    "this model predicts a binary mask (num_classes=1); vertebra labels need a model "
-                    "trained with data.labels=vertebrae model.num_classes=18")
-            foreground = None
-            if self.postprocess:
-                raw = 1.0 - transform.invert(np.asarray(prob[0], dtype=np.float32)) > self.threshold
-                foreground = apply_cleanup(raw, True, self.cleanup, self.coarse_mask(probs, transform))
-            out.append(labels_from_probabilities(prob, transform, self.threshold, foreground))
-        return out
+        return [self._label_map(probs, transform)
+                for probs, transform in self.model_probabilities(images, batch_size, coarse=self.postprocess)]
+
+    def _label_map(self, probs: Mapping[str, np.ndarray], transform: LetterboxTransform) -> np.ndarray:
+        """One image's label map from its probabilities: the rule of :meth:`predict_label_maps`."""
+        prob = probs["prob"]
+        if prob.shape[0] < 2:
+            raise ConfigError(
+                "this model predicts a binary mask (num_classes=1); vertebra labels need a model "
+                "trained with data.labels=vertebrae model.num_classes=18")
+        foreground = None
+        if self.postprocess:
+            raw = 1.0 - transform.invert(np.asarray(prob[0], dtype=np.float32)) > self.threshold
+            foreground = apply_cleanup(raw, True, self.cleanup, self.coarse_mask(probs, transform))
+        return labels_from_probabilities(prob, transform, self.threshold, foreground)
+
+
+def _half(probs: Mapping[str, np.ndarray], half: str) -> dict[str, np.ndarray]:
+    """One TTA pass's probabilities under their usual keys (``"prob"``, ``"coarse_prob"``)."""
+    prefix = half_key(half, "")
+    return {k[len(prefix):]: v for k, v in probs.items() if k.startswith(prefix)}

@@ -70,6 +70,28 @@ def test_onnx_predictor_gives_the_torch_predictor_masks(kind, tta, models):
     assert any(m.any() for m in masks_o)
 
 
+@pytest.mark.parametrize("kind", ["default", "crop"])
+def test_onnx_flip_tta_halves_are_the_torch_ones_from_two_runs(kind, models):
+    """predict_with_halves on ONNX Runtime: two session runs per image (image and mirror), the
+    TTA mask of predict_mask and the torch predictor's halves (coarse column included)."""
+    from r2mfnet.inference.predictor import Predictor
+
+    ckpt, onnx_path = models[kind]
+    torch_p = Predictor.from_checkpoint(str(ckpt), tta_flip=True, device="cpu")
+    onnx_p = OnnxPredictor(onnx_path, tta_flip=True)
+    runs: list[int] = []
+    run_model = onnx_p.run_model
+    onnx_p.run_model = lambda batch: (runs.append(int(batch.shape[0])), run_model(batch))[1]
+    for image in _images():
+        before = sum(runs)
+        mask, (plain, mirrored) = onnx_p.predict_with_halves(image)
+        assert sum(runs) - before == 2
+        t_mask, (t_plain, t_mirrored) = torch_p.predict_with_halves(image)
+        assert np.array_equal(mask, onnx_p.predict_mask(image)) and np.array_equal(mask, t_mask)
+        assert np.array_equal(plain, t_plain) and np.array_equal(mirrored, t_mirrored)
+        assert plain.any() and mirrored.any()
+
+
 def test_onnx_label_maps_equal_torch_label_maps(tmp_path):
     from r2mfnet.inference.predictor import Predictor
 

@@ -96,6 +96,29 @@ def test_flip_tta_is_the_mean_of_plain_and_mirrored_probabilities():
     assert set(flip_tta(_toy_forward, x, coarse=False)) == {"prob"}
 
 
+def test_flip_tta_halves_are_each_pass_and_leave_the_mean_unchanged():
+    x = torch.tensor([[0.1, 0.5, 0.9], [1.0, -0.2, 0.3]]).view(1, 1, 2, 3)
+    calls = []
+
+    def forward(batch):
+        calls.append(batch.clone())
+        return _toy_forward(batch)
+
+    out = flip_tta(forward, x, flip=True, halves=True)
+    assert len(calls) == 2  # the halves cost no pass more
+    assert set(out) == {"prob", "coarse_prob", "plain/prob", "plain/coarse_prob", "mirrored/prob",
+                        "mirrored/coarse_prob"}
+    mean = flip_tta(_toy_forward, x, flip=True)
+    plain = flip_tta(_toy_forward, x, flip=False)
+    mirrored = flip_tta(_toy_forward, torch.flip(x, dims=[-1]), flip=False)  # the mirror image's frame
+    for key in ("prob", "coarse_prob"):
+        assert torch.equal(out[key], mean[key])  # bit for bit
+        assert torch.equal(out[f"plain/{key}"], plain[key]) and torch.equal(out[f"mirrored/{key}"], mirrored[key])
+    # coarse pixel (0, 0) of the mirrored pass, by hand: mirrored input column 0 is 0.9, ramp 0
+    assert out["mirrored/coarse_prob"][0, 0, 0, 0].item() == pytest.approx(1 / (1 + math.exp(1.0)), rel=1e-6)
+    assert set(flip_tta(_toy_forward, x, flip=False, halves=True)) == {"prob", "coarse_prob"}  # one pass, no halves
+
+
 # ------------------------------------------------------------------------------ clean-up
 def spine(h: int = 200, w: int = 100) -> np.ndarray:
     """Eleven 20 x 12 'vertebrae' in columns 40..59, 4-pixel gaps: column width 20."""

@@ -90,7 +90,7 @@ def test_predict_writes_the_halves_and_the_page_flags_a_disagreement(tmp_path):
     def get_mask(iv, raw):
         return raw > 100
 
-    get_mask.halves = lambda iv, raw: (raw > 100, curved)  # the mirrored half sees a curve
+    get_mask.with_halves = lambda iv, raw: (raw > 100, (raw > 100, curved))  # the mirrored half sees a curve
     case = InputCase("a", {"coronal": InputView("coronal", tmp_path / "a.png", "manifest")})
     run_predictions([case], tmp_path / "out", get_mask, progress=False)
     measurements = json.loads((tmp_path / "out" / "a" / "measurements.json").read_text())
