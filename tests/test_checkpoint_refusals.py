@@ -130,8 +130,8 @@ def manifest(tmp_path_factory) -> Path:
 
 def _trained_on(tmp_path: Path, manifest: Path, **split) -> tuple[Path, dict]:
     """A checkpoint whose stored config is a run on ``manifest`` with ``split``, and the splits
-    that run's training actually used (r2mfnet.data.build.load_splits)."""
-    from r2mfnet.data.build import DataConfig, SplitConfig, load_splits
+    that run's training actually used (r2mfnet.data.build_datasets.load_splits)."""
+    from r2mfnet.data.build_datasets import DataConfig, SplitConfig, load_splits
 
     cfg = DataConfig(source="manifest", manifest=str(manifest), split=SplitConfig(**split))
     used = load_splits(cfg)

@@ -1,7 +1,7 @@
 """``r2mfnet-compare`` / ``scripts/compare.py``: several models under one budget, resumably.
 
 Root config ``configs/compare.yaml`` (the training config plus ``seeds``, ``models``, ``root``,
-``output_file``, ``extra``, ...: :class:`CompareConfig`). The runner is :mod:`r2mfnet.experiments.runner`.
+``output_file``, ``extra``, ...: :class:`CompareConfig`). The runner is :mod:`r2mfnet.experiments.comparison`.
 """
 from __future__ import annotations
 
@@ -47,7 +47,7 @@ def _add_cobb(result_path: Path, cache_dir: Path, data_root: str | None) -> None
     methods, SpineWeb16's expert angles as reference) and store the rows in its ``result.json``
     as ``cobb_predicted``. Needs the run's ``checkpoints/best.pt``, so it runs right after
     training, in the session that trained it (checkpoints are not kept in git)."""
-    from r2mfnet.apps.cobb_harness import evaluate_spineweb16
+    from r2mfnet.evaluation.cobb_spineweb16 import evaluate_spineweb16
     from r2mfnet.atomic import atomic_write_json
     from r2mfnet.data.spineweb16 import default_root, prepare_spineweb16
     from r2mfnet.inference import build_predictor
@@ -67,7 +67,7 @@ def _add_cobb(result_path: Path, cache_dir: Path, data_root: str | None) -> None
 def run(cfg: DictConfig) -> str:
     """Train (or resume, or skip) every (model, seed); measure Cobb angles on SpineWeb16; write
     and print the tables. ``train=false`` only rebuilds the tables from the saved results."""
-    from r2mfnet.experiments.runner import DEFAULT_MODELS, RunSpec, run_all, write_results
+    from r2mfnet.experiments.comparison import DEFAULT_MODELS, RunSpec, run_all, write_results
 
     logging.getLogger("r2mfnet").setLevel(logging.INFO)
     c = command_config(CompareConfig, cfg)

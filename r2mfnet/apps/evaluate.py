@@ -36,7 +36,7 @@ class EvaluateConfig(TorchPredictorKeys, OutputDirKeys, CommandConfig):
 def data_config(given: Any, stored: dict[str, Any]) -> Any:
     """The typed data config: ``data=<name>`` (a full config, it has ``source``) or the
     checkpoint's stored one with any ``+data.<key>=value`` given on top."""
-    from r2mfnet.data.build import DataConfig
+    from r2mfnet.data.build_datasets import DataConfig
 
     if given is not None and "source" in given:
         data = given
@@ -48,7 +48,7 @@ def data_config(given: Any, stored: dict[str, Any]) -> Any:
 
 
 def _records(c: EvaluateConfig, stored: dict[str, Any]) -> list:
-    from r2mfnet.data.build import load_splits
+    from r2mfnet.data.build_datasets import load_splits
     from r2mfnet.data.manifest import load_manifest
 
     if c.manifest:

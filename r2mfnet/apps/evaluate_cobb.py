@@ -5,7 +5,7 @@ Root config ``configs/evaluate_cobb.yaml``. ``dataset=spineweb16`` (experts' ``a
 predicted-mask rows (on the checkpoint's ``split``); ``budget=true`` gives the error budget of
 that checkpoint instead. Writes ``measure_eval.json`` and ``measure_eval.md`` (or
 ``cobb_budget.*`` and ``worst/``) into ``output_dir`` (default ``outputs/measure_eval/<dataset>``).
-Harness: :mod:`r2mfnet.evaluation.cobb`; statistics: :mod:`r2mfnet.measure.evaluate`;
+Harness: :mod:`r2mfnet.evaluation.cobb_harness`; statistics: :mod:`r2mfnet.measure.angle_stats`;
 definitions: ``docs/clinical.md``.
 """
 from __future__ import annotations
@@ -101,7 +101,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         markdown = synthetic_markdown
     if checkpoint:
         result["checkpoint"] = str(checkpoint)
-    from r2mfnet.evaluation.cobb import write_report
+    from r2mfnet.evaluation.cobb_harness import write_report
 
     md = markdown(result)
     j, m = write_report(result, md, out, "measure_eval", command_line("evaluate_cobb"))
@@ -113,7 +113,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
 def _budget(c: EvaluateCobbConfig, manifest: Path, predictor: Any, checkpoint: str,
             methods: list[str], out: Path) -> dict[str, Any]:
     """``budget=true``: the error budget of one checkpoint on one split (docs/clinical.md)."""
-    from r2mfnet.evaluation.cobb import write_report
+    from r2mfnet.evaluation.cobb_harness import write_report
     from r2mfnet.evaluation.cobb_budget import budget_markdown, error_budget, write_worst_pictures
 
     size = c.gt_at or (predictor.letterbox.height, predictor.letterbox.width)

@@ -18,7 +18,7 @@ from omegaconf import MISSING, DictConfig
 from r2mfnet.apps.schema import CommandConfig, OutputFileKeys, command_config, types_only
 from r2mfnet.cli import hydra_entry
 from r2mfnet.errors import ConfigError
-from r2mfnet.inference.build import TorchPredictorConfig
+from r2mfnet.inference.build_predictor import TorchPredictorConfig
 
 
 ExportedPredictorKeys: Any = types_only(TorchPredictorConfig, "ExportedPredictorKeys",

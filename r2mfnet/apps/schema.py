@@ -17,7 +17,7 @@ The pieces:
 * the **predictor**: :data:`TorchPredictorKeys` (``checkpoint``, ``device``, ``threshold``,
   ``tta_flip``, ``postprocess``, ``cleanup``) and :data:`PredictorKeys` (also ``backend``,
   ``onnx_model``, ``threads``: predict only), the fields of
-  :class:`r2mfnet.inference.build.PredictorConfig` kept flat at the top of the config
+  :class:`r2mfnet.inference.build_predictor.PredictorConfig` kept flat at the top of the config
   (``checkpoint=... device=cpu``); a command hands its typed config to
   :func:`r2mfnet.inference.build_predictor`;
 * the **output**: :class:`OutputDirKeys` (``output_dir``: a folder the command writes files of
@@ -37,7 +37,7 @@ from typing import Any, ClassVar, Optional, TypeVar
 
 from omegaconf import MISSING
 
-from r2mfnet.inference.build import PredictorConfig, TorchPredictorConfig
+from r2mfnet.inference.build_predictor import PredictorConfig, TorchPredictorConfig
 from r2mfnet.typed_config import merge_typed
 
 T = TypeVar("T")

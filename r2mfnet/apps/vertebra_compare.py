@@ -39,7 +39,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     from r2mfnet.atomic import atomic_write_json, atomic_write_text
     from r2mfnet.evaluation.binary_vs_labels import compare_spineweb16, to_markdown
     from r2mfnet.inference import build_predictor
-    from r2mfnet.measure.evaluate import round_for_json
+    from r2mfnet.measure.angle_stats import round_for_json
 
     c = command_config(VertebraCompareConfig, cfg)
     if c.split not in ("test", "all"):

@@ -46,7 +46,7 @@ LABEL_NAMES: tuple[str, ...] = ("background", *LEVELS)
 """Class names by index: 0 background, 1..17 T1..L5."""
 NUM_VERTEBRA_CLASSES = len(LABEL_NAMES)  # 18
 
-_SHIFT = 4  # 1/16-pixel fixed point, as r2mfnet.data.synthetic.draw and spineweb16.mask_from_quads
+_SHIFT = 4  # 1/16-pixel fixed point, as r2mfnet.data.synthetic.raster and spineweb16.mask_from_quads
 
 
 def label_of_level(level: str) -> int:

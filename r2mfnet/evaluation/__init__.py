@@ -17,7 +17,7 @@ from r2mfnet.evaluation.metrics import (
     hd95,
     iou,
 )
-from r2mfnet.evaluation.report import summarize, to_markdown, write_rows_csv, write_summary
+from r2mfnet.evaluation.summaries import summarize, to_markdown, write_rows_csv, write_summary
 from r2mfnet.evaluation.tolerance import BoundaryTolerance
 from r2mfnet.evaluation.vertebra_f1 import vertebra_f1, vertebra_match
 

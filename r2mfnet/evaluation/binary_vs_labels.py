@@ -5,7 +5,7 @@ three angles (``angles.csv``, stored in each landmarks JSON as ``cobb_angles_deg
 with the angles measured
 
 * from the **binary** ground-truth mask by the clinical layer's two tilt methods
-  (:func:`r2mfnet.measure.evaluate.measure_triple`: ``vertebrae`` = end plates of the mask's
+  (:func:`r2mfnet.measure.angle_stats.measure_triple`: ``vertebrae`` = end plates of the mask's
   separate parts, ``centreline``), levels approximate;
 * from the **vertebra label map** painted from the same landmarks (:mod:`r2mfnet.data.labels`)
   by :func:`r2mfnet.measure.vertebra_labels.measure_labels` (cleaning rules, sub-pixel end-plate
@@ -24,7 +24,7 @@ with the angles measured
 
 Both ground-truth rows measure the same images from the same expert landmarks; the difference
 is only what the measurement is allowed to know (the union of the vertebrae, or each vertebra
-with its name). Statistics: :func:`r2mfnet.measure.evaluate.angle_stats` (AASCE SMAPE over the
+with its name). Statistics: :func:`r2mfnet.measure.angle_stats.angle_stats` (AASCE SMAPE over the
 three angles, MAE / bias / max error / Pearson of angle 1) plus the SMAPE of angle 1 alone.
 The clinical end-plate Cobb of the main curve (upper plate of the upper end vertebra to lower
 plate of the lower one) is reported for information (``endplate_main``), not in the SMAPE.
@@ -57,9 +57,9 @@ SOURCES = {
 
 
 def labels_triple(labels: np.ndarray, image_height: int) -> tuple[list[float] | None, dict[str, Any]]:
-    """``(angles.csv-rule triple, info)`` of one label map (:func:`r2mfnet.evaluation.cobb.
+    """``(angles.csv-rule triple, info)`` of one label map (:func:`r2mfnet.evaluation.cobb_harness.
     measure_labels_triple`); ``(None, {"error": ...})`` on failure."""
-    from r2mfnet.evaluation.cobb import measure_labels_triple
+    from r2mfnet.evaluation.cobb_harness import measure_labels_triple
 
     return measure_labels_triple(labels, image_height)
 
@@ -91,8 +91,8 @@ def _with_label_extras(row: dict[str, Any], per_image: list[dict[str, Any]]) -> 
 
 def _sources(oracle_size: tuple[int, int] | None, binary_predictor: Any, predictor: Any,
              segmentation: VertebraMetric) -> list[Any]:
-    """The comparison's mask sources (:class:`r2mfnet.evaluation.cobb.Source`), in row order."""
-    from r2mfnet.evaluation.cobb import Source
+    """The comparison's mask sources (:class:`r2mfnet.evaluation.cobb_harness.Source`), in row order."""
+    from r2mfnet.evaluation.cobb_harness import Source
     from r2mfnet.evaluation.cobb_spineweb16 import gt_labels, gt_mask, predicted_mask, raw_image
 
     sources = [Source("gt_mask", "mask", gt_mask), Source("gt_labels", "labels", gt_labels)]
@@ -130,12 +130,12 @@ def compare_spineweb16(
     held-out images only, so that the rows compare. ``binary_checkpoint`` (a binary model trained
     on the same split) adds the clinical layer's measurement of its predicted masks: the side by
     side of binary-mask and vertebra-level measurement from predictions. The loop is
-    :func:`r2mfnet.evaluation.cobb.evaluate_sources`. ``predictor`` / ``binary_predictor``:
+    :func:`r2mfnet.evaluation.cobb_harness.evaluate_sources`. ``predictor`` / ``binary_predictor``:
     the two checkpoints' predictors when the caller built them
     (:func:`r2mfnet.inference.build_predictor` with its threshold, clean-up, device); otherwise
     they are built from the checkpoints with the predictor defaults on the CPU.
     """
-    from r2mfnet.evaluation.cobb import evaluate_sources, source_rows
+    from r2mfnet.evaluation.cobb_harness import evaluate_sources, source_rows
     from r2mfnet.evaluation.cobb_spineweb16 import spineweb16_images
     from r2mfnet.inference import build_predictor
 
@@ -166,8 +166,8 @@ def compare_spineweb16(
 
 
 def to_markdown(result: dict[str, Any]) -> str:
-    """The comparison's table (:func:`r2mfnet.evaluation.cobb.rows_markdown`) and notes."""
-    from r2mfnet.evaluation.cobb import rows_markdown
+    """The comparison's table (:func:`r2mfnet.evaluation.cobb_harness.rows_markdown`) and notes."""
+    from r2mfnet.evaluation.cobb_harness import rows_markdown
 
     def f(v: Any, nd: int = 2) -> str:
         return "n/a" if v is None or (isinstance(v, float) and np.isnan(v)) else f"{v:.{nd}f}"

@@ -4,7 +4,7 @@ Why
     Angles from predicted masks are several times further from the experts' than angles from
     ground-truth masks; between the two lie the input size, the kinds of mask error and the way
     tilts are read. The budget measures one checkpoint on one split from these sources, on the
-    same images (:mod:`r2mfnet.evaluation.cobb`):
+    same images (:mod:`r2mfnet.evaluation.cobb_harness`):
 
     ``gt``              ground-truth masks at full resolution (the measurement method's own error)
     ``gt@HxW``          ground truth letterboxed to the model's input size and back
@@ -31,7 +31,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from r2mfnet.evaluation.cobb import Image, Source, evaluate_sources, rows_markdown, source_rows
+from r2mfnet.evaluation.cobb_harness import Image, Source, evaluate_sources, rows_markdown, source_rows
 from r2mfnet.evaluation.cobb_repairs import missing_count, remove_extra_parts, restore_missing, split_merged
 from r2mfnet.evaluation.cobb_spineweb16 import gt_at_size, gt_labels, gt_mask, predicted_mask, spineweb16_images
 
@@ -121,7 +121,7 @@ def _budget_table(per_image: Sequence[dict[str, Any]], chain: Sequence[str], met
 
 def _error_vs_segmentation(per_image: Sequence[dict[str, Any]], key: str) -> list[dict[str, Any]]:
     """Main-angle MAE and SMAPE of ``key`` per vertebra-F1 bin."""
-    from r2mfnet.measure.evaluate import smape
+    from r2mfnet.measure.angle_stats import smape
 
     out = []
     for lo, hi in zip(F1_BINS[:-1], F1_BINS[1:]):
@@ -209,7 +209,7 @@ def write_worst_pictures(result: dict[str, Any], predictor: Any, folder: str | P
     from r2mfnet.data.io import read_image, read_mask
     from r2mfnet.data.preprocess import normalize_intensity
     from r2mfnet.measure.case import measure_view
-    from r2mfnet.measure.draw import draw_measurement, side_by_side
+    from r2mfnet.measure.annotate import draw_measurement, side_by_side
     from r2mfnet.pictures import write_png
 
     paths = []

@@ -5,7 +5,7 @@ The images are the prepared manifest's radiographs with the experts' ``angles.cs
 ground-truth masks (at full resolution and through a model's input size), the ground-truth
 vertebra label maps, and a predictor's masks or label maps. :func:`evaluate_spineweb16` is the
 harness of ``r2mfnet-evaluate-cobb dataset=spineweb16``; definitions of the angles and rows in
-:mod:`r2mfnet.measure.evaluate` and ``docs/clinical.md``.
+:mod:`r2mfnet.measure.angle_stats` and ``docs/clinical.md``.
 """
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from r2mfnet.errors import DataError
-from r2mfnet.evaluation.cobb import Image, Source, evaluate_sources, rows_markdown, source_rows
+from r2mfnet.evaluation.cobb_harness import Image, Source, evaluate_sources, rows_markdown, source_rows
 
 SPLITS = ("train", "val", "test", "all")
 

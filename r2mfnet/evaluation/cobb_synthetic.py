@@ -3,8 +3,8 @@
 Reference: the generator's angles of each view (``cases.json``: ``cobb_deg`` per view, the
 largest angle between two of its landmarked vertebrae; angles 2 and 3 by the AASCE rule on its
 landmarks), and the flexibility of the main curve. The masks come from the same
-:class:`~r2mfnet.evaluation.cobb.Source` objects as on SpineWeb16 (ground truth, a predictor);
-the statistics rows from :func:`~r2mfnet.evaluation.cobb.source_rows`, one per source and view.
+:class:`~r2mfnet.evaluation.cobb_harness.Source` objects as on SpineWeb16 (ground truth, a predictor);
+the statistics rows from :func:`~r2mfnet.evaluation.cobb_harness.source_rows`, one per source and view.
 Unlike SpineWeb16, a case's three views are measured together (:func:`r2mfnet.measure.case.
 measure_case`) so that the flexibility of its curves can be compared too.
 """
@@ -17,7 +17,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from r2mfnet.errors import DataError
-from r2mfnet.evaluation.cobb import Image, Source, progress_bar, rows_markdown, source_rows
+from r2mfnet.evaluation.cobb_harness import Image, Source, progress_bar, rows_markdown, source_rows
 from r2mfnet.evaluation.cobb_spineweb16 import mask_sources
 
 
@@ -75,7 +75,7 @@ def evaluate_synthetic(
 ) -> dict[str, Any]:
     """Angles from ground-truth (and predicted) masks vs the generator's, per view and source.
 
-    Per source, view and method: the statistics of :func:`~r2mfnet.evaluation.cobb.source_rows`.
+    Per source, view and method: the statistics of :func:`~r2mfnet.evaluation.cobb_harness.source_rows`.
     Per source and method: the main curve's flexibility against the generator's
     ``(coronal - min(bending)) / coronal``, for cases whose coronal main curve is >= 10 degrees
     and where the measured main curve has the generator's end vertebrae (within one level).

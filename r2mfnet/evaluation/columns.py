@@ -1,6 +1,6 @@
-"""Column names of the per-case metric rows, shared by ``metrics`` and ``report``.
+"""Column names of the per-case metric rows, shared by ``metrics`` and ``summaries``.
 
-They live in their own module so that ``report`` (which summarises rows) and ``metrics`` (which
+They live in their own module so that ``summaries`` (which summarises rows) and ``metrics`` (which
 makes them) both import downwards from here instead of from each other.
 """
 from __future__ import annotations

@@ -36,7 +36,7 @@ from r2mfnet.evaluation.boundary import (
     hd95,
 )
 from r2mfnet.evaluation.columns import BOUNDARY_TAU_PX, BOUNDARY_TOLERANCE, METRIC_NAMES
-from r2mfnet.evaluation.report import summarize
+from r2mfnet.evaluation.summaries import summarize
 from r2mfnet.evaluation.tolerance import (
     DEFAULT_TAU_HEIGHT_FRACTION,
     DEFAULT_TAU_MM,
@@ -156,7 +156,7 @@ class SegmentationMetric:
         return [dict(r) for r in self._rows]
 
     def aggregate(self) -> dict[str, Any]:
-        """Summary of the rows so far: see :func:`r2mfnet.evaluation.report.summarize`."""
+        """Summary of the rows so far: see :func:`r2mfnet.evaluation.summaries.summarize`."""
         return summarize(self._rows)
 
     def reset(self) -> None:

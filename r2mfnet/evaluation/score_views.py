@@ -15,7 +15,7 @@ import numpy as np
 
 from r2mfnet.errors import DataError, R2MFNetError
 from r2mfnet.evaluation.metrics import SegmentationMetric
-from r2mfnet.evaluation.report import summarize, to_markdown, write_rows_csv, write_summary
+from r2mfnet.evaluation.summaries import summarize, to_markdown, write_rows_csv, write_summary
 from r2mfnet.evaluation.tolerance import DEFAULT_TAU_HEIGHT_FRACTION, DEFAULT_TAU_MM
 from r2mfnet.inference.predictor import Predictor
 from r2mfnet.pictures import overlay, write_png

@@ -2,7 +2,7 @@
 
 Why SVG written by hand: the picture is a few polylines and axes; SVG is text (diffable, viewable
 on GitHub and in any browser) and needs no plotting library in the core install. Input is the
-``curve`` list each compare run keeps in its ``result.json`` (:mod:`r2mfnet.experiments.runner`).
+``curve`` list each compare run keeps in its ``result.json`` (:mod:`r2mfnet.experiments.comparison`).
 """
 from __future__ import annotations
 

@@ -6,7 +6,7 @@ reference); ``measure_case({view: mask})`` measures the three views and the flex
 curve; ``draw_measurement`` / ``side_by_side`` / ``case_picture`` make the report picture.
 ``cobb_from_mask_vertebrae`` measures on each vertebra's end plates instead of the centreline
 (``method="vertebrae"`` in ``measure_case``); ``aasce_angles_*`` give the three SpineWeb16 /
-AASCE ``angles.csv`` angles. Evaluation: :mod:`r2mfnet.measure.evaluate`, ``docs/clinical.md``.
+AASCE ``angles.csv`` angles. Evaluation: :mod:`r2mfnet.measure.angle_stats`, ``docs/clinical.md``.
 Definitions and conventions: ``docs/measure.md``.
 """
 from __future__ import annotations
@@ -27,7 +27,7 @@ from r2mfnet.measure.cobb import (
     cobb_from_mask,
     tilt_extrema,
 )
-from r2mfnet.measure.draw import draw_measurement, side_by_side
+from r2mfnet.measure.annotate import draw_measurement, side_by_side
 from r2mfnet.measure.flexibility import (
     CurveFlexibility,
     FlexibilityResult,

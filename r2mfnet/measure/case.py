@@ -15,7 +15,7 @@ from r2mfnet.data.views import VIEWS
 from r2mfnet.errors import MeasurementError
 from r2mfnet.measure.centreline import Centreline
 from r2mfnet.measure.cobb import CobbResult, cobb_from_mask
-from r2mfnet.measure.draw import draw_measurement, side_by_side
+from r2mfnet.measure.annotate import draw_measurement, side_by_side
 from r2mfnet.measure.flexibility import (
     SIGNIFICANT_CURVE_DEG,
     FlexibilityResult,

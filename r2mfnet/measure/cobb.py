@@ -93,7 +93,7 @@ class CobbResult:
     profile_pos: np.ndarray = field(repr=False)
     profile_tilt_deg: np.ndarray = field(repr=False)
     flags: tuple[str, ...] = ()
-    """Why the result may be wrong (anatomical sanity, :mod:`r2mfnet.measure.anatomy`); empty
+    """Why the result may be wrong (anatomical sanity, :mod:`r2mfnet.measure.sanity`); empty
     when nothing looked implausible."""
 
     @property

@@ -548,10 +548,10 @@ def draw_labels(image01: np.ndarray, labels: np.ndarray, measurement: VertebraLe
     """RGB uint8 picture: vertebrae coloured and named, each curve's two end plates (the upper
     plate of its upper end vertebra, the lower plate of its lower one, extended) with
     ``"T5-T11 42.0 deg"`` beside its apex; a header with the main angle and missing levels.
-    Same look as :func:`r2mfnet.measure.draw.draw_measurement` (text on dark boxes)."""
+    Same look as :func:`r2mfnet.measure.annotate.draw_measurement` (text on dark boxes)."""
     import cv2
 
-    from r2mfnet.measure.draw import CURVE_COLOURS, _scale, _text
+    from r2mfnet.measure.annotate import CURVE_COLOURS, _scale, _text
 
     img = np.clip(np.asarray(image01, dtype=np.float32), 0.0, 1.0)
     lab = _check_labels(labels)

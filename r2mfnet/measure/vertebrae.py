@@ -58,7 +58,7 @@ class VertebraTilt:
 
     ``source`` is ``"shape"`` (end-plate fit) or ``"centreline"`` (fallback); ``extent`` its
     height perpendicular to its mid-line and ``width`` its extent along it, in pixels (0 for
-    fallback samples; the width is what :mod:`r2mfnet.measure.anatomy` compares).
+    fallback samples; the width is what :mod:`r2mfnet.measure.sanity` compares).
     """
 
     x: float
@@ -427,14 +427,14 @@ def cobb_from_mask_vertebrae(
     """Centreline and Cobb angles of a spine mask by the end-plate method.
 
     ``kwargs`` go to :func:`vertebra_tilts`. The vertebrae then pass the anatomical sanity rule
-    (:func:`r2mfnet.measure.anatomy.check_anatomy`: pieces of the sacrum below L5 and the like
+    (:func:`r2mfnet.measure.sanity.check_anatomy`: pieces of the sacrum below L5 and the like
     dropped, at most 17 vertebrae, doubtful results flagged in ``CobbResult.flags``) unless
     ``anatomy=False``. Raises :class:`MeasurementError` like
     :func:`~r2mfnet.measure.cobb.cobb_from_mask`.
     """
     from dataclasses import replace
 
-    from r2mfnet.measure.anatomy import check_anatomy
+    from r2mfnet.measure.sanity import check_anatomy
 
     cl, vts = vertebra_tilts(mask, **kwargs)
     if not anatomy:

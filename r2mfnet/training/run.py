@@ -13,7 +13,7 @@ from typing import Any, Callable
 from omegaconf import DictConfig, OmegaConf
 
 from r2mfnet.training.run_config import RunConfig, build_model, validate
-from r2mfnet.data.build import build_dataset, load_splits, preprocess_spec, resolve_manifest
+from r2mfnet.data.build_datasets import build_dataset, load_splits, preprocess_spec, resolve_manifest
 from r2mfnet.errors import ConfigError
 from r2mfnet.training import distributed
 from r2mfnet.checkpoint import load_checkpoint

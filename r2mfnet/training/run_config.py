@@ -13,7 +13,7 @@ from typing import Any, Optional
 from omegaconf import DictConfig
 
 from r2mfnet.training.config_checks import check_values
-from r2mfnet.data.build import DataConfig
+from r2mfnet.data.build_datasets import DataConfig
 from r2mfnet.errors import ConfigError
 from r2mfnet.inference.postprocess import CleanupParams
 from r2mfnet.training.config import TrainerConfig

@@ -150,15 +150,49 @@ def test_image_sizes_reach_the_command_as_tuples():
     assert typed.image_size == (64, 32)
 
 
+# Modules renamed so that no two share a name (issue 24): old dotted name -> new one.
+_RENAMED = {
+    "evaluation.evaluate": "evaluation.score_views",
+    "experiments.compare": "experiments.comparison",
+    "experiments.runner": "experiments.comparison",
+    "evaluation.vertebra_compare": "evaluation.binary_vs_labels",
+    "evaluation.report": "evaluation.summaries",
+    "evaluation.cobb": "evaluation.cobb_harness",
+    "measure.evaluate": "measure.angle_stats",
+    "measure.anatomy": "measure.sanity",
+    "measure.draw": "measure.annotate",
+    "data.build": "data.build_datasets",
+    "inference.build": "inference.build_predictor",
+    "data.synthetic.dataset": "data.synthetic.generate",
+    "data.synthetic.views": "data.synthetic.pose",
+    "data.synthetic.anatomy": "data.synthetic.patient",
+    "data.synthetic.draw": "data.synthetic.raster",
+    "apps.cobb_harness": "evaluation.cobb_spineweb16",
+}
+
+
+def test_no_two_modules_share_a_name():
+    """A file name says which module it is: two ``report.py`` (or ``build.py``) doing different
+    jobs in different packages is what the renames removed; a new one fails here."""
+    by_stem: dict[str, list[str]] = {}
+    for path in sorted((ROOT / "r2mfnet").rglob("*.py")):
+        if path.name != "__init__.py":
+            by_stem.setdefault(path.stem, []).append(str(path.relative_to(ROOT)))
+    shared = {stem: paths for stem, paths in by_stem.items() if len(paths) > 1}
+    assert not shared, shared
+
+
 def test_nothing_imports_the_old_module_names():
-    """evaluation/evaluate.py, experiments/compare.py and evaluation/vertebra_compare.py were
-    renamed (score_views, runner, binary_vs_labels)."""
-    old = re.compile(r"r2mfnet\.(evaluation\.evaluate|experiments\.compare|evaluation\.vertebra_compare)\b"
-                     r"|from r2mfnet\.experiments import compare\b")
+    """No code, test or document outside docs/history imports or names a renamed module by its
+    old dotted name, and the old files are gone."""
+    dotted = "|".join(re.escape(old) for old in _RENAMED)
+    from_forms = "|".join(rf"from r2mfnet\.{re.escape(old.rsplit('.', 1)[0])} import {old.rsplit('.', 1)[1]}\b(?!_)"
+                          for old in _RENAMED)
+    old = re.compile(rf"r2mfnet\.({dotted})\b(?!_)|{from_forms}")
     hits = []
     for folder in ("r2mfnet", "tests", "scripts", "docs"):
         for path in sorted((ROOT / folder).rglob("*")):
-            if path.suffix not in (".py", ".md"):
+            if path.suffix not in (".py", ".md") or "history" in path.parts:
                 continue
             if path == Path(__file__):
                 continue
@@ -166,9 +200,9 @@ def test_nothing_imports_the_old_module_names():
                 if old.search(line):
                     hits.append(f"{path.relative_to(ROOT)}:{n}: {line.strip()}")
     assert not hits, "\n".join(hits)
-    assert not (ROOT / "r2mfnet" / "evaluation" / "evaluate.py").exists()
-    assert not (ROOT / "r2mfnet" / "experiments" / "compare.py").exists()
-    assert not (ROOT / "r2mfnet" / "evaluation" / "vertebra_compare.py").exists()
+    for old_name, new_name in _RENAMED.items():
+        assert not (ROOT / "r2mfnet" / (old_name.replace(".", "/") + ".py")).exists(), old_name
+        assert (ROOT / "r2mfnet" / (new_name.replace(".", "/") + ".py")).exists(), new_name
 
 
 HYDRA_KEYS = {"experiment", "hydra", "model", "data", "trainer", "loss", "eval"}  # groups and Hydra's own

@@ -18,8 +18,8 @@ from r2mfnet.data.synthetic import (
     generate_dataset,
     make_contact_sheet,
 )
-from r2mfnet.data.synthetic.anatomy import sample_patient
-from r2mfnet.data.synthetic.views import curve_cobb_deg, view_geometry
+from r2mfnet.data.synthetic.patient import sample_patient
+from r2mfnet.data.synthetic.pose import curve_cobb_deg, view_geometry
 from r2mfnet.data.views import LEVELS, VIEWS
 from r2mfnet.errors import ConfigError
 from r2mfnet.geometry import cobb_from_landmarks

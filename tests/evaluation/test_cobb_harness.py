@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from r2mfnet.errors import DataError
-from r2mfnet.evaluation.cobb import Image, Source, evaluate_sources, rows_markdown, source_rows
+from r2mfnet.evaluation.cobb_harness import Image, Source, evaluate_sources, rows_markdown, source_rows
 from r2mfnet.evaluation.cobb_repairs import remove_extra_parts, restore_missing, split_merged
 from r2mfnet.measure.aasce import aasce_angles_from_landmarks
 from tests.measure.synth_spine import bump, make_spine

@@ -149,7 +149,7 @@ def _write_set(root: Path, artefact: str | None = None) -> Path:
 # ----------------------------------------------------------------------------- vertebra comparison
 def test_vertebra_compare_with_ground_truth_predictions(tmp_path):
     """Synthetic counterpart of the SpineWeb16-only check of the predicted rows and label metrics."""
-    from r2mfnet.evaluation.cobb import write_report
+    from r2mfnet.evaluation.cobb_harness import write_report
     from r2mfnet.evaluation.binary_vs_labels import compare_spineweb16, to_markdown
 
     manifest = _write_set(tmp_path / "set")
@@ -269,7 +269,7 @@ def synthetic_set(tmp_path_factory) -> Path:
 
 def test_synthetic_cobb_evaluation_with_ground_truth_predictions(synthetic_set, tmp_path):
     """What ``scripts/evaluate_cobb.py dataset=synthetic checkpoint=...`` computes and writes."""
-    from r2mfnet.evaluation.cobb import write_report
+    from r2mfnet.evaluation.cobb_harness import write_report
     from r2mfnet.evaluation.cobb_synthetic import evaluate_synthetic, synthetic_markdown
 
     predictor = _LookupPredictor(synthetic_set)

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from r2mfnet.errors import DataError
-from r2mfnet.experiments import runner
+from r2mfnet.experiments import comparison
 from r2mfnet.experiments.paired import paired_difference
 
 
@@ -43,7 +43,7 @@ def test_runner_trains_once_then_builds_tables_from_saved_results(tmp_path, monk
     root = tmp_path / "results"
     models = ["unet", "r2mfnet"]
     per_model = {"unet": ["trainer.epochs=3"]}  # the U-Net's share of the budget: 3 epochs, R2MF-Net 2
-    first = runner.run_all("smoke", root, models=models, extra=extra, per_model=per_model)
+    first = comparison.run_all("smoke", root, models=models, extra=extra, per_model=per_model)
     assert [r["model"] for r in first] == models
     for model in models:
         saved = json.loads((root / f"{model}_seed0" / "result.json").read_text())
@@ -66,19 +66,19 @@ def test_runner_trains_once_then_builds_tables_from_saved_results(tmp_path, monk
         raise AssertionError("a finished run was trained again")
 
     monkeypatch.setattr("r2mfnet.training.run.train", no_training)
-    again = runner.run_all("smoke", root, models=models, extra=extra, per_model=per_model)
+    again = comparison.run_all("smoke", root, models=models, extra=extra, per_model=per_model)
     assert json.dumps(again, sort_keys=True) == json.dumps(first, sort_keys=True)
 
-    table = runner.results_table(root, models)
+    table = comparison.results_table(root, models)
     assert table.count("\n") == 3 and "| unet |" in table and "| r2mfnet |" in table
     unit = json.loads((root / "unet_seed0" / "result.json").read_text())["summary"]["distance_unit"]
     assert f"HD95 ({'mm' if unit == 'mm' else 'px'})" in table and "vertebra F1" in table
     unet = json.loads((root / "unet_seed0" / "result.json").read_text())
     row = next(line for line in table.splitlines() if line.startswith("| unet |")).split(" | ")
     assert float(row[9]) == pytest.approx(round(unet["curve"][-1]["cpu_seconds"] / 60, 1))  # CPU minutes
-    paired = runner.paired_table(root, models)
+    paired = comparison.paired_table(root, models)
     assert "| unet |" in paired and "| r2mfnet |" not in paired
-    text = runner.write_results(root, tmp_path / "table.md", "python scripts/compare.py experiment=smoke", models,
+    text = comparison.write_results(root, tmp_path / "table.md", "python scripts/compare.py experiment=smoke", models,
                                  curve_models=models)
     assert (tmp_path / "table.md").read_text() == text and "experiment=smoke" in text
     assert "Paired per-image vertebra F1 differences" in text
@@ -96,7 +96,7 @@ def test_cobb_table_averages_the_end_plate_rows_over_seeds(tmp_path):
     for seed, args in enumerate([(20.0, 7.0, 3), (30.0, 9.0, 5)]):
         (tmp_path / f"r2mfnet_seed{seed}").mkdir()
         (tmp_path / f"r2mfnet_seed{seed}" / "result.json").write_text(json.dumps(result(seed, *args)))
-    table = runner.cobb_table(tmp_path, ["r2mfnet", "unet"])
+    table = comparison.cobb_table(tmp_path, ["r2mfnet", "unet"])
     assert table.splitlines()[2] == "| r2mfnet | 25.0 | 8.00 | 90, 90 | 3, 5 | 2 |"  # centreline rows ignored
     assert "unet" not in table  # no runs: no row
 

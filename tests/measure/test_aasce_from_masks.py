@@ -26,7 +26,7 @@ import pytest
 
 from r2mfnet.geometry import vertebra_tilts_deg
 from r2mfnet.measure.aasce import aasce_angles_from_landmarks, is_s_shaped
-from r2mfnet.measure.evaluate import measure_triple
+from r2mfnet.measure.angle_stats import measure_triple
 from r2mfnet.measure.levels import level_boundaries
 
 TOLERANCE_DEG = 1.5

@@ -5,8 +5,8 @@ import cv2
 import numpy as np
 import pytest
 
-from r2mfnet.measure.anatomy import check_anatomy
-from r2mfnet.measure.draw import side_by_side, wrap_text, FONT
+from r2mfnet.measure.sanity import check_anatomy
+from r2mfnet.measure.annotate import side_by_side, wrap_text, FONT
 from r2mfnet.measure.vertebrae import VertebraTilt, cobb_from_mask_vertebrae
 
 from tests.measure.synth_spine import make_spine

@@ -10,7 +10,7 @@ import pytest
 
 from r2mfnet.measure.aasce import aasce_angles, aasce_angles_from_landmarks, is_s_shaped
 from r2mfnet.evaluation.cobb_synthetic import evaluate_synthetic, synthetic_markdown
-from r2mfnet.measure.evaluate import angle_stats, smape
+from r2mfnet.measure.angle_stats import angle_stats, smape
 
 
 def test_smape_by_hand():

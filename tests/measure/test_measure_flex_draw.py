@@ -121,7 +121,7 @@ def test_draw_measurement_shape_dtype_and_marks():
 
 def test_against_the_project_synthetic_generator():
     """Masks and angles from r2mfnet.data.synthetic: per-view angle and main-curve flexibility."""
-    import r2mfnet.data.synthetic.dataset as gen  # the project's own module: an import error fails
+    import r2mfnet.data.synthetic.generate as gen  # the project's own module: an import error fails
     from r2mfnet.data.views import LEVELS
 
     errors, flex_checked = [], 0

@@ -19,7 +19,7 @@ import pytest
 import torch
 
 from r2mfnet.training.run_config import validate
-from r2mfnet.data.build import resolve_manifest
+from r2mfnet.data.build_datasets import resolve_manifest
 from r2mfnet.checkpoint import load_checkpoint
 from r2mfnet.training.run import train
 from tests.helpers import ROOT, compose_config

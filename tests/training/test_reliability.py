@@ -107,7 +107,7 @@ def test_corrupt_checkpoint_is_reported_by_the_scripts(tmp_path):
 
 
 def test_evaluation_fails_when_a_requested_view_cannot_be_evaluated(tmp_path, cache_dir):
-    from r2mfnet.data.build import load_splits
+    from r2mfnet.data.build_datasets import load_splits
     from r2mfnet.evaluation.score_views import evaluate_records
     from r2mfnet.inference.predictor import Predictor
     from r2mfnet.models import create

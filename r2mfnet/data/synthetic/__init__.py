@@ -1,14 +1,14 @@
 """Synthetic multi-view scoliosis radiographs with exact ground truth (the embedded default data).
 
-One synthetic patient (:mod:`.anatomy`) is posed in the coronal, left-bending and right-bending
-views (:mod:`.views`) and rendered like a digital radiograph (:mod:`.render`, with
-:mod:`.soft_tissue` and :mod:`.bones`); :mod:`.dataset` writes it as a manifest folder that the
+One synthetic patient (:mod:`.patient`) is posed in the coronal, left-bending and right-bending
+views (:mod:`.pose`) and rendered like a digital radiograph (:mod:`.render`, with
+:mod:`.soft_tissue` and :mod:`.bones`); :mod:`.generate` writes it as a manifest folder that the
 ordinary loaders read, so nothing downstream knows the data is synthetic.
 """
 from __future__ import annotations
 
 from r2mfnet.data.synthetic.contact_sheet import make_contact_sheet
-from r2mfnet.data.synthetic.dataset import (
+from r2mfnet.data.synthetic.generate import (
     GENERATOR_VERSION,
     MANIFEST_COLUMNS,
     dataset_key,

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from r2mfnet.data.synthetic.anatomy import Patient
-from r2mfnet.data.synthetic.draw import band, bezier, blur, ellipse, fill, smooth_noise, stroke
+from r2mfnet.data.synthetic.patient import Patient
+from r2mfnet.data.synthetic.raster import band, bezier, blur, ellipse, fill, smooth_noise, stroke
 from r2mfnet.data.synthetic.soft_tissue import Trunk
-from r2mfnet.data.synthetic.views import ViewGeometry, unit_vectors
+from r2mfnet.data.synthetic.pose import ViewGeometry, unit_vectors
 
 _LUMBAR_TP = np.array([0.30, 0.42, 0.55, 0.45, 0.50])  # transverse process length / body width
 

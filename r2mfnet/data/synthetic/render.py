@@ -11,12 +11,12 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from r2mfnet.data.synthetic.anatomy import Patient
+from r2mfnet.data.synthetic.patient import Patient
 from r2mfnet.data.synthetic.bones import bone_density
-from r2mfnet.data.synthetic.draw import blur, fill, stroke
+from r2mfnet.data.synthetic.raster import blur, fill, stroke
 from r2mfnet.data.synthetic.quality import QUALITY_SPECS
 from r2mfnet.data.synthetic.soft_tissue import WATER_PER_MM, Trunk, soft_tissue, trunk_mask, trunk_profile
-from r2mfnet.data.synthetic.views import ViewGeometry
+from r2mfnet.data.synthetic.pose import ViewGeometry
 
 
 def rasterize_mask(corners: np.ndarray, image_hw: tuple[int, int]) -> np.ndarray:

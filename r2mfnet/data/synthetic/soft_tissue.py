@@ -11,9 +11,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from r2mfnet.data.synthetic.anatomy import Patient
-from r2mfnet.data.synthetic.draw import blur, chaikin, ellipse, fill, smooth_noise, smooth_rows
-from r2mfnet.data.synthetic.views import ViewGeometry
+from r2mfnet.data.synthetic.patient import Patient
+from r2mfnet.data.synthetic.raster import blur, chaikin, ellipse, fill, smooth_noise, smooth_rows
+from r2mfnet.data.synthetic.pose import ViewGeometry
 
 WATER_PER_MM = 0.0048
 

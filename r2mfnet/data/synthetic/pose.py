@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from r2mfnet.data.synthetic.anatomy import N_LEVELS, Patient
+from r2mfnet.data.synthetic.patient import N_LEVELS, Patient
 from r2mfnet.geometry import vertebra_tilts_deg
 
 # Sign of the curvature a bending view adds: left bending (patient bends to their left = image

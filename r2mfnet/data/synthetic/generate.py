@@ -37,10 +37,10 @@ import numpy as np
 
 from r2mfnet.atomic import atomic_write_json
 from r2mfnet.data.manifest import COLUMNS, ViewRecord, write_manifest
-from r2mfnet.data.synthetic.anatomy import sample_patient
+from r2mfnet.data.synthetic.patient import sample_patient
 from r2mfnet.data.synthetic.quality import DEFAULT_QUALITY_WEIGHTS
 from r2mfnet.data.synthetic.render import rasterize_mask, render_view, to_uint16
-from r2mfnet.data.synthetic.views import apex_index, curve_cobb_deg, view_geometry
+from r2mfnet.data.synthetic.pose import apex_index, curve_cobb_deg, view_geometry
 from r2mfnet.data.views import LEVELS, QUALITIES, VIEWS
 from r2mfnet.errors import ConfigError, DataError
 from r2mfnet.geometry import cobb_from_landmarks

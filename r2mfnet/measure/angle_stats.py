@@ -1,7 +1,7 @@
 """How good are the angles measured from masks? The statistics, and one mask's angle triple.
 
 This module holds what every Cobb evaluation computes with; the evaluations themselves (which
-images, which mask sources, the tables) are above it, in :mod:`r2mfnet.evaluation.cobb`.
+images, which mask sources, the tables) are above it, in :mod:`r2mfnet.evaluation.cobb_harness`.
 
 References
     SpineWeb16: the experts' three angles of ``angles.csv`` (stored by the SpineWeb16

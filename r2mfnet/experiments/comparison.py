@@ -88,7 +88,7 @@ def run_one(spec: RunSpec, experiment: str, root: Path, extra: Sequence[str] = (
     ``per_model`` are this model's own overrides (its share of the budget), applied after
     ``extra``."""
     from r2mfnet.training.run_config import build_model, validate
-    from r2mfnet.data.build import load_splits
+    from r2mfnet.data.build_datasets import load_splits
     from r2mfnet.models.summary import count_gflops, count_parameters
     from r2mfnet.training.run import train
 
@@ -229,7 +229,7 @@ def paired_table(
     reference run's data config (see :mod:`r2mfnet.experiments.paired` for why).
     """
     from r2mfnet.training.run_config import validate
-    from r2mfnet.data.build import resolve_manifest
+    from r2mfnet.data.build_datasets import resolve_manifest
     from r2mfnet.experiments.paired import paired_difference, patients_from_manifest, read_per_case
 
     root = Path(root)

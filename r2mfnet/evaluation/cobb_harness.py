@@ -18,7 +18,7 @@ Sources (:class:`Source`)
     ``get`` or in the measurement makes that row's angles ``None`` with the reason, never stops
     the run.
 Statistics
-    :func:`r2mfnet.measure.evaluate.angle_stats` (AASCE SMAPE over the three angles, MAE / bias /
+    :func:`r2mfnet.measure.angle_stats.angle_stats` (AASCE SMAPE over the three angles, MAE / bias /
     max error / Pearson of angle 1, MAE of angles 2 and 3) and the SMAPE of angle 1 alone.
 """
 from __future__ import annotations
@@ -83,7 +83,7 @@ def measure_labels_triple(labels: np.ndarray, image_height: int) -> tuple[list[f
 def measure_source(source: Source, image: Image, memo: dict, methods: Sequence[str]
                    ) -> dict[str, tuple[list[float] | None, dict[str, Any]]]:
     """``{row key: (triple or None, info)}`` of one source on one image."""
-    from r2mfnet.measure.evaluate import measure_triple
+    from r2mfnet.measure.angle_stats import measure_triple
 
     keys = ([f"{source.name}/{m}" for m in methods] if source.kind == "mask"
             else [f"{source.name}/vertebra_level"] if source.kind == "labels" else [source.name])
@@ -160,7 +160,7 @@ def describe(key: str, sources: Sequence[Source]) -> str:
 def source_rows(per_image: Sequence[Mapping[str, Any]], keys: Sequence[str],
                 sources: Sequence[Source] = ()) -> list[dict[str, Any]]:
     """One statistics row per key (on the images where the key was measured or failed)."""
-    from r2mfnet.measure.evaluate import angle_stats, smape
+    from r2mfnet.measure.angle_stats import angle_stats, smape
 
     rows = []
     for key in keys:
@@ -200,7 +200,7 @@ def write_report(result: Mapping[str, Any], markdown: str, output_dir: str | Pat
                  command: str | None = None) -> tuple[Path, Path]:
     """Write ``<stem>.json`` (rounded, NaN as null, with the command) and ``<stem>.md``."""
     from r2mfnet.atomic import atomic_write_json, atomic_write_text
-    from r2mfnet.measure.evaluate import round_for_json
+    from r2mfnet.measure.angle_stats import round_for_json
 
     out = Path(output_dir)
     payload = {"command": command, **result} if command else dict(result)

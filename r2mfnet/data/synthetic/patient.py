@@ -2,7 +2,7 @@
 
 Everything here is in millimetres and degrees and independent of the image size, so that one
 patient can be drawn at any resolution and in every view. Only the *shape* of the curves is
-decided here; how a bending radiograph changes them is :mod:`.views`' job.
+decided here; how a bending radiograph changes them is :mod:`.pose`' job.
 
 Sign convention (used throughout the generator): a curve's ``sign`` is the sign of its signed
 Cobb difference ``tilt(lower end) - tilt(upper end)`` where ``tilt`` is the angle of the spine's
