@@ -5,8 +5,8 @@ Why
     (:mod:`r2mfnet.measure.review_page`) puts the doubtful cases first. A case is doubtful when
     one of its views could not be measured, when the anatomical sanity rule
     (:mod:`r2mfnet.measure.sanity`) changed or questioned the measurement, or when a number is
-    outside what a scoliosis radiograph gives, or when the two halves of flip TTA (the image and
-    its mirror image, predicted separately) give main angles more than
+    outside what a scoliosis radiograph gives, or when the two halves of flip TTA (the two passes
+    TTA averages: the letterboxed image and its mirror image, each thresholded alone) give main angles more than
     :data:`TTA_DISAGREEMENT_DEG` apart: the prediction is unstable there. The rules read only a
     case's ``measurements.json`` content (schema ``r2mfnet-measurements/1``), so they apply to
     any model's masks and to masks given by hand alike; :func:`tta_halves_entry` makes the
