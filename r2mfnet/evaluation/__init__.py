@@ -1,7 +1,7 @@
 """Segmentation metrics at original resolution and their summaries.
 
 ``SegmentationMetric`` accumulates per-case rows (Dice, IoU, boundary F1, HD95, ASSD, vertebra
-F1); ``report.summarize`` / ``to_markdown`` / ``write_summary`` turn them into tables.
+F1); ``summaries.summarize`` / ``to_markdown`` / ``write_summary`` turn them into tables.
 Conventions (empty masks, boundary definition and tolerance, units, vertebra matching) are in
 ``docs/metrics.md``.
 """

@@ -16,7 +16,7 @@ Distances
 
 Empty masks (see ``docs/metrics.md``)
     Both empty: BF = 1, HD95 = ASSD = 0 (perfect agreement). Exactly one empty: BF = 0 and
-    HD95 = ASSD = NaN (undefined: there is no surface to measure to); ``report.summarize`` counts
+    HD95 = ASSD = NaN (undefined: there is no surface to measure to); ``summaries.summarize`` counts
     these as ``n_failed`` instead of silently averaging them away.
 """
 from __future__ import annotations

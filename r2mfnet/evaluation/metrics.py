@@ -12,7 +12,7 @@ Empty-mask conventions (tested; see ``docs/metrics.md``)
     both masks empty       1.0          0.0
     exactly one empty      0.0          NaN (counted as
                                         ``n_failed`` by
-                                        ``report.summarize``)
+                                        ``summaries.summarize``)
     =====================  ===========  ====================
 
 Both-empty is perfect agreement (a correct "no spine here"), so it scores as perfect; one-empty
