@@ -47,7 +47,15 @@ class ManifestError(DataError):
 
 
 class ConfigError(R2MFNetError):
-    """A configuration key is unknown, missing or has the wrong type or value."""
+    """A configuration key is unknown, missing or has the wrong type or value.
+
+    The message is always one line: a value echoed into it that carries a line break (a string
+    given on the command line or in a YAML file) is shown escaped (``\\n``), so the line naming
+    the key is never split. Fuzzing found checks that quoted such values raw.
+    """
+
+    def __init__(self, message: object = "") -> None:
+        super().__init__(str(message).replace("\r", "\\r").replace("\n", "\\n"))
 
 
 class CheckpointError(R2MFNetError):

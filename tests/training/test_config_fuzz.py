@@ -239,3 +239,18 @@ def test_an_unknown_command_key_is_refused_by_name(name, key, value, empty_cwd):
     message = str(info.value)
     assert "\n" not in message and key in message, (name, key, message)
     assert list(empty_cwd.iterdir()) == []
+
+
+@pytest.mark.parametrize("key, value", [("data.labels", "bin\nary"), ("model.num_classes", "2\r\n"),
+                                        ("trainer.schedule", "cos\nine")])
+def test_a_value_with_a_line_break_is_echoed_escaped_on_the_one_line(key, value, tmp_path, monkeypatch):
+    """Found by the 2,000-example run: checks that quote the value they refuse printed a string
+    with a line break raw, splitting the message. The refusal names the key on one line and
+    shows the break escaped."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError) as err:
+        validate(OmegaConf.create(_set(BASE, key, value)))
+    message = str(err.value)
+    assert "\n" not in message and "\r" not in message
+    assert key in message
+    assert "\\n" in message
