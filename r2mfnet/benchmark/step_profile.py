@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 from r2mfnet.benchmark.timing import median
+from r2mfnet.models.blocks.mcskip import NoFusion
 from r2mfnet.models.flops import count_flops
 from r2mfnet.models.skeleton import EncoderDecoder
 from r2mfnet.training.losses import DiceCELoss
@@ -80,6 +81,8 @@ def network_parts(model: nn.Module) -> list[tuple[str, str, nn.Module]]:
             parts.append((f"{label}.encoder {where}", "block", block))
         if net.fusions is not None:
             for level, fusion in enumerate(net.fusions):
+                if isinstance(fusion, NoFusion):  # MC-Skip left out at this level: nothing to time
+                    continue
                 parts.append((f"{label}.mcskip level {level}", "mcskip", fusion))
         if not isinstance(net.bottleneck_attention, nn.Identity):
             parts.append((f"{label}.bottleneck attention", "attention", net.bottleneck_attention))

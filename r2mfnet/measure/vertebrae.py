@@ -32,19 +32,24 @@ How
        out. A piece of the main chain still taller than ``merged_factor`` segments (no neck:
        several merged vertebrae) falls back to the centreline's tilt, sampled once per typical
        segment (samples straying as far are dropped); ``VertebraTilt.source`` records which.
+       With ``merged_split="expected"`` (opt-in) such a piece is instead cut into pieces of one
+       expected segment height each along the centreline, and each is measured like any other
+       piece, on its end plates but not on its cuts (:func:`_split_merged`; ``source="split"``):
+       the centreline's tilt overestimates the end plates' (see Why), and merged vertebrae are a
+       visible share of the error budget (``docs/clinical.md``).
     The tilts, at each vertebra's centre and approximate level position, then go through the same
     curve finding as landmarks (:func:`cobb_from_vertebrae`).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import NamedTuple, Sequence
 
 import numpy as np
 from scipy import ndimage
 from scipy.spatial import cKDTree
 
-from r2mfnet.errors import MeasurementError
+from r2mfnet.errors import ConfigError, MeasurementError
 from r2mfnet.measure.centreline import Centreline, _as_mask, extract_centreline, select_chain
 from r2mfnet.measure.cobb import CobbResult, _curves_from_profile, _result
 from r2mfnet.measure.levels import level_boundaries
@@ -56,9 +61,10 @@ _CHAIN_KEYS = ("size_fraction", "min_component_fraction", "lateral_tolerance", "
 class VertebraTilt:
     """One vertebra (or fallback sample): centre, mid-line tilt, level position, how measured.
 
-    ``source`` is ``"shape"`` (end-plate fit) or ``"centreline"`` (fallback); ``extent`` its
-    height perpendicular to its mid-line and ``width`` its extent along it, in pixels (0 for
-    fallback samples; the width is what :mod:`r2mfnet.measure.sanity` compares).
+    ``source`` is ``"shape"`` (end-plate fit), ``"centreline"`` (fallback of a merged piece) or
+    ``"split"`` (end-plate fit of a cut of a merged piece, ``merged_split="expected"``);
+    ``extent`` its height perpendicular to its mid-line and ``width`` its extent along it, in
+    pixels (0 for fallback samples; the width is what :mod:`r2mfnet.measure.sanity` compares).
     """
 
     x: float
@@ -75,15 +81,35 @@ def _wrap_near(angle: float, ref: float) -> float:
     return ref + ((angle - ref + 90.0) % 180.0 - 90.0)
 
 
+Plates = tuple[bool, bool]
+"""Which outlines of a piece are end plates: ``(upper, lower)``; the other is a cut."""
+BOTH_PLATES: Plates = (True, True)
+
+
+def _plate_step(cols: np.ndarray, top: np.ndarray, bot: np.ndarray, plates: Plates) -> float:
+    """Turn (degrees) that levels the fitted outlines: the mean of the two end plates' angles
+    (the landmark mid-line), or the one plate's angle when the other outline is a cut."""
+    if plates == BOTH_PLATES:
+        s_top = np.polyfit(cols, top, 1)[0]
+        s_bot = np.polyfit(cols, bot, 1)[0]
+        return float(np.degrees(0.5 * (np.arctan(s_top) + np.arctan(s_bot))))
+    slope = np.polyfit(cols, top if plates[0] else bot, 1)[0]
+    return float(np.degrees(np.arctan(slope)))
+
+
 def end_plate_tilt(ys: np.ndarray, xs: np.ndarray, start_deg: float, core: float = 0.6,
-                   passes: int = 3) -> tuple[float, float] | None:
+                   passes: int = 3, plates: Plates = BOTH_PLATES) -> tuple[float, float] | None:
     """Mid-line tilt (degrees, positive = right end lower) and height of one vertebra's pixels.
 
     ``start_deg`` is the first guess (the centreline's perpendicular). The height is the piece's
     extent (2nd-98th percentile) perpendicular to the fitted mid-line, in pixels: a piece much
     taller than a segment holds several vertebrae. Returns ``None`` when the piece is too small
-    to fit (fewer than 3 columns in its core).
+    to fit (fewer than 3 columns in its core). ``plates`` says which outlines are end plates; a
+    piece cut out of merged vertebrae has a cut for the other, which says nothing of the tilt
+    (it is the centreline's perpendicular by construction), so only the end plate is fitted.
     """
+    if not any(plates):
+        raise ValueError("plates: at least one outline must be an end plate")
     cx, cy = float(xs.mean()), float(ys.mean())
     a = float(start_deg)
     for _ in range(passes):
@@ -107,9 +133,7 @@ def end_plate_tilt(ys: np.ndarray, xs: np.ndarray, start_deg: float, core: float
         cols = np.arange(n, dtype=np.float64)[ok]
         if cols.size < 3:
             return None
-        s_top = np.polyfit(cols, top[ok], 1)[0]
-        s_bot = np.polyfit(cols, bot[ok], 1)[0]
-        step = float(np.degrees(0.5 * (np.arctan(s_top) + np.arctan(s_bot))))
+        step = _plate_step(cols, top[ok], bot[ok], plates)
         a += step
         if abs(step) < 0.05:
             break
@@ -139,16 +163,17 @@ def moment_tilt(ys: np.ndarray, xs: np.ndarray, start_deg: float) -> tuple[float
 
 
 def shape_tilt(ys: np.ndarray, xs: np.ndarray, start_deg: float, core: float = 0.6,
-               small_px: tuple[float, float] = (20.0, 40.0)) -> tuple[float, float] | None:
+               small_px: tuple[float, float] = (20.0, 40.0),
+               plates: Plates = BOTH_PLATES) -> tuple[float, float] | None:
     """A vertebra's mid-line tilt and height: end-plate fit, blended with moments when small.
 
     A binary outline only ``w`` pixels wide gives end-plate slopes to about ``1/w`` radian (the
     staircase), several degrees at 20 px, whereas second moments average over all pixels. Below
     ``small_px[0]`` pixels of width the moment tilt is used, above ``small_px[1]`` the end-plate
     fit, linearly blended between (the moment tilt only when the piece is elongated, axis ratio
-    >= 1.2, i.e. has a defined axis).
+    >= 1.2, i.e. has a defined axis). ``plates``: :func:`end_plate_tilt`.
     """
-    fit = end_plate_tilt(ys, xs, start_deg, core)
+    fit = end_plate_tilt(ys, xs, start_deg, core, plates=plates)
     if fit is None:
         return None
     tilt, height = fit
@@ -167,6 +192,18 @@ def shape_tilt(ys: np.ndarray, xs: np.ndarray, start_deg: float, core: float = 0
 
 TILT_FITS = ("end_plates", "min_rect")
 """How a vertebra's tilt is read from its pixels (``tilt_fit`` of :func:`vertebra_tilts`)."""
+
+MERGED_SPLITS = ("centreline", "expected")
+"""What a merged piece without necks becomes (``merged_split`` of :func:`vertebra_tilts`):
+samples of the centreline's tilt (default) or cuts of one expected segment height, each fitted."""
+
+
+def check_merged_split(merged_split: str) -> None:
+    """A :class:`~r2mfnet.errors.ConfigError` (one line, naming the key) unless ``merged_split``
+    is one of :data:`MERGED_SPLITS`; checked before any work, so a typo fails on every mask."""
+    if merged_split not in MERGED_SPLITS:
+        raise ConfigError(
+            f"merged_split must be one of {', '.join(MERGED_SPLITS)}, got {merged_split!r}")
 
 
 def min_rect_tilt(ys: np.ndarray, xs: np.ndarray, start_deg: float) -> float:
@@ -187,13 +224,15 @@ def min_rect_tilt(ys: np.ndarray, xs: np.ndarray, start_deg: float) -> float:
 
 
 def piece_tilt(ys: np.ndarray, xs: np.ndarray, start_deg: float, core: float = 0.6,
-               tilt_fit: str = "end_plates") -> tuple[float, float] | None:
+               tilt_fit: str = "end_plates",
+               plates: Plates = BOTH_PLATES) -> tuple[float, float] | None:
     """A piece's mid-line tilt and height by ``tilt_fit``: ``"end_plates"`` (:func:`shape_tilt`)
     or ``"min_rect"`` (:func:`min_rect_tilt`; the height still from the end-plate frame, which
-    decides whether the piece holds merged vertebrae). ``None``: too small to fit."""
+    decides whether the piece holds merged vertebrae). ``None``: too small to fit. ``plates``
+    (:func:`end_plate_tilt`) concerns the end-plate fit only."""
     if tilt_fit not in TILT_FITS:
         raise ValueError(f"tilt_fit must be one of {TILT_FITS}, got {tilt_fit!r}")
-    fit = shape_tilt(ys, xs, start_deg, core)
+    fit = shape_tilt(ys, xs, start_deg, core, plates=plates)
     if fit is None or tilt_fit == "end_plates":
         return fit
     return min_rect_tilt(ys, xs, start_deg), fit[1]
@@ -246,6 +285,30 @@ class _Pixels:
     median_chain_area: float
 
 
+class _Piece(NamedTuple):
+    """One piece to measure: its pixel indices (into :class:`_Pixels`), whether it belongs to
+    the main chain, and, for a cut of a merged piece (``merged_split="expected"``), whether its
+    upper / lower outline is a cut rather than an end plate."""
+
+    idx: np.ndarray
+    chained: bool
+    cut_above: bool = False
+    cut_below: bool = False
+
+    @property
+    def split(self) -> bool:
+        """Cut out of a merged piece by :func:`_split_merged`."""
+        return self.cut_above or self.cut_below
+
+    @property
+    def plates(self) -> Plates:
+        """The outlines the end-plate fit reads: those that are not cuts. A piece cut on both
+        sides has no end plate of its own; it reads the two cuts, i.e. the centreline's
+        perpendicular there, as the centreline fallback would."""
+        plates = (not self.cut_above, not self.cut_below)
+        return plates if any(plates) else BOTH_PLATES
+
+
 def _segment_px(cl: Centreline, level_weights: Sequence[float] | str | None) -> np.ndarray:
     """Typical segment height (vertebra + disc) at each centreline sample, in pixels."""
     seg_frac = np.diff(level_boundaries(level_weights))
@@ -279,9 +342,9 @@ def _candidate_parts(m: np.ndarray, chain: np.ndarray, cl: Centreline, min_piece
 
 
 def _pieces(px: _Pixels, cl: Centreline, seg_px: np.ndarray, split_factor: float,
-            min_piece_fraction: float) -> list[tuple[np.ndarray, bool]]:
-    """``(pixel indices, in the main chain)`` of every piece, cut at necks, top to bottom."""
-    pieces: list[tuple[np.ndarray, bool]] = []
+            min_piece_fraction: float) -> list[_Piece]:
+    """Every piece (:class:`_Piece`), cut at necks, top to bottom."""
+    pieces: list[_Piece] = []
     k = px.area.size - 1
     order = np.argsort(px.label, kind="stable")
     splits = np.searchsorted(px.label[order], np.arange(1, k + 2))
@@ -297,10 +360,25 @@ def _pieces(px: _Pixels, cl: Centreline, seg_px: np.ndarray, split_factor: float
         for a, b in zip(edges[:-1], edges[1:]):
             part = idx[(s > a) & (s <= b)]
             if part.size:
-                pieces.append((part, bool(px.in_chain[c])))
-    pieces = [p for p in pieces if p[0].size >= min_piece_fraction * px.median_chain_area]
-    rows = [float(px.ys[p[0]].mean()) for p in pieces]
+                pieces.append(_Piece(part, bool(px.in_chain[c])))
+    pieces = [p for p in pieces if p.idx.size >= min_piece_fraction * px.median_chain_area]
+    return _top_to_bottom(pieces, px)
+
+
+def _top_to_bottom(pieces: list[_Piece], px: _Pixels) -> list[_Piece]:
+    """``pieces`` sorted by their mean row (stable)."""
+    rows = [float(px.ys[p.idx].mean()) for p in pieces]
     return [pieces[i] for i in np.argsort(rows, kind="stable")]
+
+
+def _centre_sample(part: np.ndarray, px: _Pixels, cl: Centreline) -> int:
+    """The centreline sample at the median position of a piece's pixels."""
+    return int(np.clip(round(float(np.median(px.arc[part]))), 0, cl.ys.size - 1))
+
+
+def _centres(pieces: list[_Piece], px: _Pixels) -> np.ndarray:
+    """``(x, y)`` centre of every piece, shape ``(n, 2)``."""
+    return np.array([[px.xs[p.idx].mean(), px.ys[p.idx].mean()] for p in pieces])
 
 
 def _reference_tilt(i: int, centres: np.ndarray, cl: Centreline, centre: int) -> float:
@@ -328,30 +406,94 @@ def _fallback_samples(lo: int, hi: int, seg: float, start: float, cl: Centreline
     return out
 
 
-def _piece_tilts(part: np.ndarray, chained: bool, start: float, px: _Pixels, cl: Centreline,
+def _piece_tilts(piece: _Piece, start: float, px: _Pixels, cl: Centreline,
                  seg_px: np.ndarray, merged_factor: float, max_deviation_deg: float,
                  core: float, tilt_fit: str) -> list[VertebraTilt]:
     """One piece's tilt (end-plate fit), or the fallback samples of a merged chain piece; none
-    for a fragment or a piece out of line with its neighbours (module docstring, step 3)."""
+    for a fragment or a piece out of line with its neighbours (module docstring, step 3).
+
+    A cut of a merged piece (``piece.split``) is one expected segment long by construction, so
+    it is not tested for being merged again: it is measured (on its end plate, not its cuts:
+    ``piece.plates``), or left out by the same sanity."""
+    part = piece.idx
     ys, xs = px.ys[part].astype(np.float64), px.xs[part].astype(np.float64)
     s = px.arc[part]
-    centre = int(np.clip(round(float(np.median(s))), 0, cl.ys.size - 1))
+    centre = _centre_sample(part, px, cl)
     seg = float(seg_px[centre])
-    fit = piece_tilt(ys, xs, start, core, tilt_fit)
+    fit = piece_tilt(ys, xs, start, core, tilt_fit, piece.plates)
     if fit is None:
         return []  # too small to fit: a fragment
     tilt, height = fit
-    if height <= merged_factor * seg:
+    if piece.split or height <= merged_factor * seg:
         if abs(tilt - start) > max_deviation_deg:
             return []  # not shaped like a vertebral body in line with its neighbours
         r = np.radians(tilt)
         along = float(np.ptp(xs * np.cos(r) + ys * np.sin(r)))
         return [VertebraTilt(float(xs.mean()), float(ys.mean()), float(tilt),
-                             float(cl.level_pos[centre]), "shape", height, along)]
-    if not chained:
+                             float(cl.level_pos[centre]), "split" if piece.split else "shape",
+                             height, along)]
+    if not piece.chained:
         return []
     lo, hi = int(np.percentile(s, 2)), int(np.percentile(s, 98))
     return _fallback_samples(lo, hi, seg, start, cl, max_deviation_deg)
+
+
+def _is_merged(piece: _Piece, start: float, px: _Pixels, cl: Centreline, seg_px: np.ndarray,
+               merged_factor: float, core: float, tilt_fit: str) -> bool:
+    """Whether :func:`_piece_tilts` would take ``piece`` for several merged vertebrae: a main
+    chain piece whose fitted height exceeds ``merged_factor`` typical segments."""
+    if not piece.chained:
+        return False
+    fit = piece_tilt(px.ys[piece.idx].astype(np.float64), px.xs[piece.idx].astype(np.float64),
+                     start, core, tilt_fit)
+    seg = float(seg_px[_centre_sample(piece.idx, px, cl)])
+    return fit is not None and fit[1] > merged_factor * seg
+
+
+def _expected_cuts(part: np.ndarray, px: _Pixels, seg_px: np.ndarray) -> list[np.ndarray]:
+    """A merged piece cut into ``n = max(2, round(length / segment height))`` pieces of one
+    expected segment height each along the centreline, perpendicular to it (pixels go by their
+    nearest centreline sample, as at necks). The length is the 2nd-98th percentile span of the
+    pixels' centreline positions, counted in typical segment heights (``seg_px``, the heights
+    that called the piece merged); over a few vertebrae of one region these hardly change, so
+    the pieces are of equal length, and a long merged run gets the right number of pieces.
+
+    The cuts stay where the expected heights put them and are not moved to the narrowest point
+    nearby: the piece has no neck (no point 25 % narrower than both sides, else
+    :func:`_neck_cuts` would have cut it), so its width minimum is shallow, and in a radiograph
+    it is as likely the waist of a vertebral body as a filled disc. Whole vertebrae with their
+    inner discs, cut evenly, miss the disc middles by a few percent of a segment.
+    """
+    in_segments = np.concatenate([[0.0], np.cumsum(1.0 / np.maximum(seg_px[:-1], 1.0))])
+    t = in_segments[px.arc[part]]  # each pixel's centreline position, in segment heights
+    lo, hi = float(np.percentile(t, 2)), float(np.percentile(t, 98))
+    n = max(2, int(round(hi - lo)))
+    bounds = np.linspace(lo, hi, n + 1)[1:-1]
+    which = np.searchsorted(bounds, t, side="left")  # t <= bounds[0] -> piece 0, ...
+    return [part[which == j] for j in range(n) if np.any(which == j)]
+
+
+def _split_merged(pieces: list[_Piece], px: _Pixels, cl: Centreline, seg_px: np.ndarray,
+                  merged_factor: float, core: float, tilt_fit: str) -> list[_Piece]:
+    """``merged_split="expected"``: every piece that would fall back to the centreline's tilt
+    (:func:`_is_merged`, judged with the same first guess as in :func:`vertebra_tilts`) replaced
+    by its cuts of one expected segment height (:func:`_expected_cuts`), top to bottom.
+
+    The cuts then join the list before any tilt is read, so each is fitted and sanity-checked
+    against its neighbours (the other cuts included) like every other piece; the end-plate fit
+    reads only the outlines that are not cuts (:attr:`_Piece.plates`)."""
+    centres = _centres(pieces, px)
+    out: list[_Piece] = []
+    for i, piece in enumerate(pieces):
+        centre = _centre_sample(piece.idx, px, cl)
+        start = _reference_tilt(i, centres, cl, centre)
+        if _is_merged(piece, start, px, cl, seg_px, merged_factor, core, tilt_fit):
+            cuts = _expected_cuts(piece.idx, px, seg_px)
+            out += [_Piece(q, True, cut_above=j > 0, cut_below=j < len(cuts) - 1)
+                    for j, q in enumerate(cuts)]
+        else:
+            out.append(piece)
+    return _top_to_bottom(out, px)
 
 
 def vertebra_tilts(
@@ -365,6 +507,7 @@ def vertebra_tilts(
     lateral_reach: float = 2.0,
     core: float = 0.6,
     tilt_fit: str = "end_plates",
+    merged_split: str = "centreline",
     level_weights: Sequence[float] | str | None = None,
     **centreline_kwargs,
 ) -> tuple[Centreline, list[VertebraTilt]]:
@@ -377,9 +520,14 @@ def vertebra_tilts(
     leave a vertebra outside the chain); such a part is dropped if its shape does not give a
     plausible tilt. Pieces smaller than ``min_piece_fraction`` x the median chain part are
     fragments and are left out; parts longer than ``split_factor`` segments are cut at necks.
-    ``tilt_fit`` chooses how each piece's tilt is read (:func:`piece_tilt`). Steps:
-    :func:`_candidate_parts`, :func:`_pieces`, :func:`_piece_tilts` per piece.
+    ``tilt_fit`` chooses how each piece's tilt is read (:func:`piece_tilt`). ``merged_split``
+    chooses what a merged chain piece without necks becomes: ``"centreline"`` (default) the
+    centreline's tilt once per segment, ``"expected"`` cuts of one expected segment height, each
+    fitted (:func:`_split_merged`); another value is a one-line
+    :class:`~r2mfnet.errors.ConfigError`. Steps: :func:`_candidate_parts`, :func:`_pieces`
+    (then :func:`_split_merged` if asked), :func:`_piece_tilts` per piece.
     """
+    check_merged_split(merged_split)
     m = _as_mask(mask)
     cl = centreline if centreline is not None else extract_centreline(
         m, level_weights=level_weights, **centreline_kwargs)
@@ -391,12 +539,13 @@ def vertebra_tilts(
     pieces = _pieces(px, cl, seg_px, split_factor, min_piece_fraction)
     if not pieces:
         raise MeasurementError("the spine mask has no parts along its centreline")
-    centres = np.array([[px.xs[p].mean(), px.ys[p].mean()] for p, _ in pieces])
+    if merged_split == "expected":
+        pieces = _split_merged(pieces, px, cl, seg_px, merged_factor, core, tilt_fit)
+    centres = _centres(pieces, px)
     out: list[VertebraTilt] = []
-    for i, (part, chained) in enumerate(pieces):
-        centre = int(np.clip(round(float(np.median(px.arc[part]))), 0, cl.ys.size - 1))
-        start = _reference_tilt(i, centres, cl, centre)
-        out += _piece_tilts(part, chained, start, px, cl, seg_px, merged_factor, max_deviation_deg,
+    for i, piece in enumerate(pieces):
+        start = _reference_tilt(i, centres, cl, _centre_sample(piece.idx, px, cl))
+        out += _piece_tilts(piece, start, px, cl, seg_px, merged_factor, max_deviation_deg,
                             core, tilt_fit)
     out.sort(key=lambda v: v.level_pos)
     if len(out) < 2:
@@ -426,7 +575,8 @@ def cobb_from_mask_vertebrae(
 ) -> tuple[Centreline, CobbResult]:
     """Centreline and Cobb angles of a spine mask by the end-plate method.
 
-    ``kwargs`` go to :func:`vertebra_tilts`. The vertebrae then pass the anatomical sanity rule
+    ``kwargs`` go to :func:`vertebra_tilts` (``tilt_fit``, ``merged_split``, ...). The
+    vertebrae then pass the anatomical sanity rule
     (:func:`r2mfnet.measure.sanity.check_anatomy`: pieces of the sacrum below L5 and the like
     dropped, at most 17 vertebrae, doubtful results flagged in ``CobbResult.flags``) unless
     ``anatomy=False``. Raises :class:`MeasurementError` like

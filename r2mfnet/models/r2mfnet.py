@@ -61,7 +61,7 @@ from r2mfnet.models.base import SegmentationModel, check_common
 from r2mfnet.models.blocks import roi
 from r2mfnet.models.blocks.conv import conv_block
 from r2mfnet.models.blocks.inception import InceptionBlock, LightInceptionBlock
-from r2mfnet.models.blocks.mcskip import FUSIONS, MCSkip, source_levels
+from r2mfnet.models.blocks.mcskip import FUSIONS, MCSkip, NoFusion, source_levels
 from r2mfnet.models.blocks.recurrent import R2Jump, resolve_units
 from r2mfnet.models.blocks.scse import DEFAULT_REDUCTION, SCSELite
 from r2mfnet.models.skeleton import EncoderDecoder, identity_skip
@@ -121,7 +121,11 @@ class R2MFNet(SegmentationModel):
             or 4); its logits come back bilinearly. It only has to find the spine.
         joint_training: one training stage in which both networks learn and both outputs are
             supervised (the trainer's ``epochs`` budget), instead of coarse, fine, joint.
-        The config's values of these three, ``r2jump_units=[1]``, ``recurrent_steps=1`` and
+        mcskip_from_level: MC-Skip feeds the fine-encoder stages at this level and the coarser
+            ones (0 = every stage); the finer stages keep their own feature (:class:`~r2mfnet.models.blocks.
+            mcskip.NoFusion`). The full-resolution fusion cost 5 % of the step for almost no
+            FLOPs, and with ``coarse_scale=4`` the coarse network has no detail at that scale.
+        The config's values of these, ``r2jump_units=[1]``, ``recurrent_steps=1`` and
         ``mcskip_fusion="pyramid"`` are the cost-aware default (``configs/model/r2mfnet.yaml``);
         the Python defaults are the earlier model's, so older checkpoints rebuild as they were.
 
@@ -162,6 +166,7 @@ class R2MFNet(SegmentationModel):
         light_levels: int = 0,
         coarse_scale: int = 1,
         joint_training: bool = False,
+        mcskip_from_level: int = 0,
     ):
         check_common(in_channels, num_classes, base_channels, depth, norm)
         _check_switches(inception=inception, r2jump=r2jump, mcskip=mcskip, scse=scse, cascade=cascade,
@@ -173,7 +178,7 @@ class R2MFNet(SegmentationModel):
         roi_options = _check_roi_options(coarse_size, crop_size, crop_margin, train_box_shift,
                                          train_box_scale, depth) if fine_crop else {}
         cost_options = _check_cost_options(light_levels, coarse_scale, joint_training, depth,
-                                           fine_crop, inception)
+                                           fine_crop, inception, mcskip_from_level)
         super().__init__(
             in_channels=in_channels, num_classes=num_classes, base_channels=base_channels,
             depth=depth, inception=inception, r2jump=r2jump, mcskip=mcskip, scse=scse,
@@ -186,6 +191,7 @@ class R2MFNet(SegmentationModel):
         self.light_levels = light_levels
         self.coarse_scale = coarse_scale
         self.joint_training = joint_training
+        self.mcskip_from_level = mcskip_from_level
         self.fine_crop = fine_crop
         if fine_crop:
             self._store_roi_options(roi_options)
@@ -261,6 +267,7 @@ class R2MFNet(SegmentationModel):
             fusions = [
                 MCSkip(self.channels[level], self.channels,
                        source_levels(level, depth, o["mcskip_levels"]), o["mcskip_fusion"], norm)
+                if level >= self.mcskip_from_level else NoFusion()
                 for level in range(depth)
             ]
         return EncoderDecoder(
@@ -533,7 +540,7 @@ def _check_roi_options(coarse_size: Sequence[int], crop_size: Sequence[int], cro
 
 
 def _check_cost_options(light_levels: int, coarse_scale: int, joint_training: bool, depth: int,
-                        fine_crop: bool, inception: bool) -> dict[str, object]:
+                        fine_crop: bool, inception: bool, mcskip_from_level: int = 0) -> dict[str, object]:
     """The compute-aware keys, checked; only those that differ from the earlier model are
     returned for ``model_config``, so that checkpoints of the earlier configuration keep the
     config they were saved with (resume compares it)."""
@@ -545,7 +552,13 @@ def _check_cost_options(light_levels: int, coarse_scale: int, joint_training: bo
     if coarse_scale > 1 and fine_crop:
         raise ConfigError("model.coarse_scale applies to the same-resolution cascade; with "
                           "model.fine_crop=true set model.coarse_size instead")
+    if (isinstance(mcskip_from_level, bool) or not isinstance(mcskip_from_level, int)
+            or not 0 <= mcskip_from_level < depth):
+        raise ConfigError(f"model.mcskip_from_level must be an integer from 0 to model.depth - 1 "
+                          f"({depth - 1}), got {mcskip_from_level!r}")
     options: dict[str, object] = {}
+    if mcskip_from_level:
+        options["mcskip_from_level"] = mcskip_from_level
     if light_levels and inception:
         options["light_levels"] = light_levels
     if coarse_scale != 1:

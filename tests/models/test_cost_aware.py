@@ -178,3 +178,94 @@ def test_cost_aware_model_exports_to_onnx_and_matches_pytorch(tmp_path: Path) ->
         want = model(x)
     np.testing.assert_allclose(got[0], want["logits"].numpy(), atol=1e-4)
     np.testing.assert_allclose(got[1], want["coarse_logits"].numpy(), atol=1e-4)
+
+
+LEAN = dict(COST_AWARE, coarse_scale=4, mcskip_from_level=1)
+"""configs/model/r2mfnet_lean.yaml: the coarse network at a quarter size, no full-resolution MC-Skip."""
+
+
+def test_mcskip_from_level_leaves_the_finer_fine_stages_without_coarse_features() -> None:
+    from r2mfnet.models.blocks.mcskip import NoFusion
+
+    torch.manual_seed(0)
+    model = create("r2mfnet", **TINY, **LEAN).eval()
+    assert [type(f) for f in model.fine.fusions] == [NoFusion, MCSkip, MCSkip]
+    seen: dict[str, list[torch.Tensor]] = {"level0": [], "level1": []}
+    model.fine.fusions[0].register_forward_hook(lambda m, a, out: seen["level0"].append(out))
+    model.fine.fusions[1].register_forward_hook(lambda m, a, out: seen["level1"].append(out))
+    fine_input = torch.rand(1, 2, 32, 16)
+    features = [torch.rand(1, 4 * 2**lvl, 16 >> lvl, 8 >> lvl) for lvl in range(4)]  # coarse decoder
+    with torch.no_grad():
+        for scale in (1.0, 5.0):  # same fine input, different coarse features
+            model.fine(fine_input, [f * scale for f in features])
+    torch.testing.assert_close(seen["level0"][0], seen["level0"][1])  # level 0: its own feature only
+    assert not torch.allclose(seen["level1"][0], seen["level1"][1])  # level 1 takes the coarse features
+
+
+def test_mcskip_from_level_zero_is_the_model_before_it() -> None:
+    torch.manual_seed(0)
+    before = create("r2mfnet", **TINY, **COST_AWARE)
+    torch.manual_seed(0)
+    same = create("r2mfnet", **TINY, **COST_AWARE, mcskip_from_level=0)
+    assert same.model_config == before.model_config  # earlier checkpoints keep their config
+    x = torch.rand(1, 1, 32, 16)
+    with torch.no_grad():
+        torch.testing.assert_close(same.eval()(x)["logits"], before.eval()(x)["logits"])
+
+
+@pytest.mark.parametrize("bad", [-1, 3, True, 1.0, "1"])
+def test_mcskip_from_level_out_of_range_is_one_line_config_error(bad: object) -> None:
+    from r2mfnet.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"^model\.mcskip_from_level must be an integer from 0 to "
+                                          r"model\.depth - 1 \(2\), got") as info:
+        create("r2mfnet", **TINY, **dict(LEAN, mcskip_from_level=bad))
+    assert "\n" not in str(info.value)
+
+
+def test_quarter_size_coarse_network_sees_the_input_pooled_by_four() -> None:
+    torch.manual_seed(0)
+    model = create("r2mfnet", **TINY, **LEAN).eval()
+    seen = []
+    model.coarse.encoder[0].register_forward_pre_hook(lambda mod, args: seen.append(args[0].shape))
+    with torch.no_grad():
+        out = model(torch.rand(2, 1, 97, 45))  # padded to a multiple of 4 * 2**depth = 32
+    assert seen == [torch.Size([2, 1, 32, 16])]  # padded 128x64, pooled by 4
+    assert out["logits"].shape == (2, 1, 97, 45) and model.pad_multiple == 32
+
+
+def test_lean_run_resumes_exactly_and_exports_to_onnx(tmp_path: Path) -> None:
+    from r2mfnet.checkpoint import load_checkpoint
+    from r2mfnet.training.run import train
+    from r2mfnet.training.trainer import TrainingInterrupted
+    from tests.helpers import compose_config, tiny_overrides
+
+    overrides = tiny_overrides(tmp_path / "cache", "model=r2mfnet_lean", "trainer.epochs=2",
+                               "evaluate_after_training=false")
+    full = train(compose_config(overrides), tmp_path / "full")
+    with pytest.raises(TrainingInterrupted) as info:
+        train(compose_config([*overrides, "trainer.max_steps=1"]), tmp_path / "cut")
+    resumed = train(compose_config([*overrides, f"trainer.resume={info.value.checkpoint}"]), tmp_path / "x")
+    a = load_checkpoint(full["train"].latest_checkpoint)
+    b = load_checkpoint(resumed["train"].latest_checkpoint)["model"]
+    assert a["model"].keys() == b.keys() and all(torch.equal(a["model"][k], b[k]) for k in b)
+    config = a["model_config"]
+    assert (config["coarse_scale"], config["mcskip_from_level"]) == (4, 1)
+
+    pytest.importorskip("onnxruntime", reason="the deploy extra is not installed (pip install -e '.[deploy]')")
+    import numpy as np
+    import onnxruntime as ort
+
+    from r2mfnet.deploy.onnx_export import export_bytes
+    from r2mfnet.models import create as rebuild
+
+    model = rebuild(**config).eval()
+    model.load_state_dict(a["model"])
+    session = ort.InferenceSession(export_bytes(model, (64, 32), ["logits", "coarse_logits"], 17),
+                                   providers=["CPUExecutionProvider"])
+    x = torch.rand(2, 1, 64, 32)
+    got = session.run(None, {session.get_inputs()[0].name: x.numpy()})
+    with torch.no_grad():
+        want = model(x)
+    np.testing.assert_allclose(got[0], want["logits"].numpy(), atol=1e-4)
+    np.testing.assert_allclose(got[1], want["coarse_logits"].numpy(), atol=1e-4)
