@@ -33,6 +33,7 @@ class EvaluateCobbConfig(TorchPredictorKeys, OutputDirKeys, CommandConfig):
     cache_dir: str = MISSING
     split: str = MISSING
     methods: Any = MISSING  # [vertebrae,centreline] or the quoted string 'vertebrae,centreline'
+    merged_split: str = MISSING  # centreline | expected (r2mfnet.measure.vertebrae.MERGED_SPLITS)
     every: int = MISSING
     limit: Optional[int] = MISSING
     gt_at: Optional[List[int]] = image_size_field()
@@ -60,14 +61,17 @@ def run(cfg: DictConfig) -> dict[str, Any]:
 
     With ``budget=true`` (SpineWeb16 and a checkpoint) the error budget instead:
     :mod:`r2mfnet.evaluation.cobb_budget`, written as ``cobb_budget.json`` / ``.md`` with the
-    ten worst images' pictures."""
+    ten worst images' pictures. ``merged_split`` goes to every mask row's end-plate measurement
+    (ground truth and predicted alike)."""
     from r2mfnet.inference import build_predictor
+    from r2mfnet.measure.vertebrae import check_merged_split
 
     c = command_config(EvaluateCobbConfig, cfg)
     dataset = c.dataset
     if dataset not in ("spineweb16", "synthetic"):
         raise ConfigError(f"dataset must be spineweb16 or synthetic, got '{dataset}'")
     methods = _methods(c.methods)
+    check_merged_split(c.merged_split)
     split = c.split
     if split not in ("train", "val", "test", "all"):
         raise ConfigError(f"split must be train, val, test or all, got '{split}'")
@@ -88,7 +92,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
 
         result = evaluate_spineweb16(
             manifest, root=root, predictor=predictor, checkpoint=checkpoint, split=split,
-            methods=methods, every=c.every, limit=c.limit, progress=c.progress, gt_at=c.gt_at)
+            methods=methods, every=c.every, limit=c.limit, progress=c.progress, gt_at=c.gt_at,
+            merged_split=c.merged_split)
         markdown = spineweb16_markdown
     else:
         from r2mfnet.data.synthetic import ensure_dataset
@@ -97,7 +102,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         height, width = c.image_size
         manifest = ensure_dataset(cache / "synthetic", num_cases=c.num_cases, seed=c.seed,
                                   image_height=height, image_width=width)
-        result = evaluate_synthetic(manifest, predictor=predictor, methods=methods, progress=c.progress)
+        result = evaluate_synthetic(manifest, predictor=predictor, methods=methods, progress=c.progress,
+                                    merged_split=c.merged_split)
         markdown = synthetic_markdown
     if checkpoint:
         result["checkpoint"] = str(checkpoint)
@@ -118,7 +124,8 @@ def _budget(c: EvaluateCobbConfig, manifest: Path, predictor: Any, checkpoint: s
 
     size = c.gt_at or (predictor.letterbox.height, predictor.letterbox.width)
     result = error_budget(manifest, predictor, checkpoint, split=c.split, methods=methods,
-                          input_size=size, every=c.every, limit=c.limit, progress=c.progress)
+                          input_size=size, every=c.every, limit=c.limit, progress=c.progress,
+                          merged_split=c.merged_split)
     pictures = write_worst_pictures(result, predictor, out / "worst", n=c.worst)
     result["worst_pictures"] = [str(p.relative_to(out)) for p in pictures]
     md = budget_markdown(result)

@@ -32,6 +32,7 @@ class PredictConfig(PredictorKeys, OutputDirKeys, CommandConfig):
     input: str = MISSING
     dicom_seg: str = MISSING  # auto | true | false (a string: "auto" is not a boolean)
     method: str = MISSING
+    merged_split: str = MISSING  # centreline | expected (r2mfnet.measure.vertebrae.MERGED_SPLITS)
     masks: str = MISSING
     progress: bool = MISSING
 
@@ -78,6 +79,7 @@ def _mask_sources(c: PredictConfig, masks_src: str, settings: dict[str, Any]
 def run(cfg: DictConfig) -> int:
     """Predict, measure and write every input case; print a summary; return the exit code."""
     from r2mfnet.measure.case import METHODS
+    from r2mfnet.measure.vertebrae import check_merged_split
 
     c = command_config(PredictConfig, cfg)
     input_path, output_dir, masks_src, method = c.input, c.output_dir, c.masks, c.method
@@ -87,6 +89,7 @@ def run(cfg: DictConfig) -> int:
         raise ConfigError(f"masks must be 'predicted' or 'manifest', got '{masks_src}'")
     if method not in METHODS:
         raise ConfigError(f"method must be one of {', '.join(METHODS)}, got '{method}'")
+    check_merged_split(c.merged_split)
     cases, ignored, kind = collect_inputs(str(input_path), masks_src)
     settings: dict[str, Any] = {"created_by": "scripts/predict.py", "input": str(input_path),
                                 "input_kind": kind, "masks": masks_src}
@@ -98,7 +101,8 @@ def run(cfg: DictConfig) -> int:
     write_seg = dicom_seg_writer(c.dicom_seg) if masks_src == "predicted" else None
     summary = run_predictions(cases, Path(output_dir), get_mask, settings, method, label,
                               progress=c.progress, ignored=ignored,
-                              get_labels=get_labels, write_extra=write_seg)
+                              get_labels=get_labels, write_extra=write_seg,
+                              merged_split=c.merged_split)
     n_views = sum(len(c.views) for c in cases)
     print(f"\n{len(cases)} case(s), {n_views} view(s) processed; results in {summary.output_dir}")
     measured = sum(1 for c in summary.cases for v in c["views"].values() if v["measured"])

@@ -88,6 +88,7 @@ def process_case(
     mask_label: str = "predicted masks",
     get_labels: MaskFn | None = None,
     write_extra: ExtraFn | None = None,
+    merged_split: str = "centreline",
 ) -> tuple[dict[str, Any], list[dict[str, str]]]:
     """Predict, measure and write one case; return its ``measurements.json`` dict and failures.
 
@@ -107,14 +108,18 @@ def process_case(
     Each measured view then gets ``tta_halves``
     (:func:`~r2mfnet.measure.review_flags.tta_halves_entry`), which the review page flags when
     the halves' main angles are more than 10 deg apart.
-    """
-    from r2mfnet.measure.case import case_picture, measure_case
 
+    ``merged_split`` (the end-plate method's: :func:`~r2mfnet.measure.vertebrae.vertebra_tilts`)
+    is used for the views and the TTA halves alike and recorded beside ``tilt_method``.
+    """
+    from r2mfnet.measure.case import case_picture, measure_case, method_kwargs
+
+    kwargs = method_kwargs(method, merged_split)
     read = _read_views(case, folder, get_mask, get_labels, write_extra)
     masks, images, files = read.masks, read.images, read.files
-    measured = measure_case(masks, case_id=case.case_id, method=method) if masks else None
+    measured = measure_case(masks, case_id=case.case_id, method=method, **kwargs) if masks else None
     views_out = _view_entries(case, measured, read.view_errors)
-    _add_tta_halves(views_out, read.halves, method)
+    _add_tta_halves(views_out, read.halves, method, kwargs)
     if measured is not None and measured.views:
         picture = case_picture(measured, images, masks, subtitle=mask_label)
         write_png(folder / "report.png", picture)
@@ -127,6 +132,7 @@ def process_case(
         "case_id": case.case_id,
         **settings,
         "tilt_method": method,
+        "merged_split": merged_split,
         "inputs": read.inputs,
         "files": files,
         "views": views_out,
@@ -229,15 +235,16 @@ def _view_entries(case: InputCase, measured: Any, view_errors: Mapping[str, dict
 
 
 def _add_tta_halves(views_out: dict[str, Any], halves: Mapping[str, tuple[np.ndarray, np.ndarray]],
-                    method: str) -> None:
-    """Each measured view's ``tta_halves`` entry from its two half masks (predicted with it)."""
+                    method: str, kwargs: Mapping[str, Any]) -> None:
+    """Each measured view's ``tta_halves`` entry from its two half masks (predicted with it),
+    measured like the view (``method``, ``kwargs``)."""
     if not halves:
         return
     from r2mfnet.measure.review_flags import tta_halves_entry
 
     for view, (plain, mirrored) in halves.items():
         if views_out.get(view, {}).get("measured"):
-            views_out[view]["tta_halves"] = tta_halves_entry(plain, mirrored, method)
+            views_out[view]["tta_halves"] = tta_halves_entry(plain, mirrored, method, **kwargs)
 
 
 def _vertebra_levels(labels: Mapping[str, np.ndarray], images: Mapping[str, np.ndarray],
@@ -293,8 +300,12 @@ def run_predictions(
     ignored: Sequence[str] = (),
     get_labels: MaskFn | None = None,
     write_extra: ExtraFn | None = None,
+    merged_split: str = "centreline",
 ) -> PredictSummary:
     """Process every case (see :func:`process_case`), then write ``summary.json``/``.csv``."""
+    from r2mfnet.measure.case import method_kwargs
+
+    method_kwargs(method, merged_split)  # a bad setting stops the run before the first case
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
     settings = dict(settings or {})
@@ -311,7 +322,7 @@ def run_predictions(
     results: list[tuple[str, dict[str, Any]]] = []
     for case, name in iterator:
         result, failures = process_case(case, out / name, get_mask, settings, method, mask_label, get_labels,
-                                        write_extra)
+                                        write_extra, merged_split=merged_split)
         for f in failures:
             msg = f"r2mfnet: skipped unreadable input {f['input']}: {f['error']}"
             (bar.write if bar is not None else print)(msg)
@@ -324,7 +335,7 @@ def run_predictions(
                                                                       "tilt_range_deg", "error")}
                                         for r in case_rows}})
     atomic_write_json(out / "summary.json", {
-        "schema": SCHEMA, **settings, "tilt_method": method,
+        "schema": SCHEMA, **settings, "tilt_method": method, "merged_split": merged_split,
         "n_cases": len(cases), "n_views": sum(len(c.views) for c in cases),
         "n_failed_inputs": len(summary.failures), "failed_inputs": summary.failures,
         "ignored_files": summary.ignored, "cases": summary.cases,

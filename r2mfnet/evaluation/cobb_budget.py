@@ -23,6 +23,11 @@ Why
     touches), missed vertebrae, merged vertebrae and extra parts; they add up to the predicted
     row by construction. Per image: the predicted row's error beside vertebra F1 and Dice, and
     the worst images as report pictures (:func:`write_worst_pictures`).
+
+    ``merged_split`` (:func:`~r2mfnet.measure.vertebrae.vertebra_tilts`) is used by every row's
+    end-plate measurement (the harness's, ground truth and predicted alike) and by the worst
+    images' pictures, and stated in the report: with ``"expected"`` the "merged vertebrae" share
+    is what merged vertebrae still cost after the measurement cut them itself.
 """
 from __future__ import annotations
 
@@ -31,7 +36,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from r2mfnet.evaluation.cobb_harness import Image, Source, evaluate_sources, rows_markdown, source_rows
+from r2mfnet.evaluation.cobb_harness import (Image, Source, evaluate_sources, merged_split_words,
+                                             rows_markdown, source_rows)
 from r2mfnet.evaluation.cobb_repairs import missing_count, remove_extra_parts, restore_missing, split_merged
 from r2mfnet.evaluation.cobb_spineweb16 import gt_at_size, gt_labels, gt_mask, predicted_mask, spineweb16_images
 
@@ -138,12 +144,16 @@ def _error_vs_segmentation(per_image: Sequence[dict[str, Any]], key: str) -> lis
 
 def error_budget(manifest: str | Path, predictor: Any, checkpoint: str | Path, split: str = "val",
                  methods: Sequence[str] = ("vertebrae",), input_size: Sequence[int] = (256, 128),
-                 every: int = 1, limit: int | None = None, progress: bool = True) -> dict[str, Any]:
+                 every: int = 1, limit: int | None = None, progress: bool = True,
+                 merged_split: str = "centreline") -> dict[str, Any]:
     """The budget of one checkpoint on its own ``split`` of SpineWeb16 (see the module doc)."""
+    from r2mfnet.measure.vertebrae import check_merged_split
+
+    check_merged_split(merged_split)  # before the images are listed
     images, note = spineweb16_images(manifest, every, limit, checkpoint, split)
     sources = budget_sources(predictor, input_size)
     done = evaluate_sources(images, sources, methods, progress, f"error budget ({split})",
-                            per_image_extra=segmentation_of_prediction)
+                            per_image_extra=segmentation_of_prediction, merged_split=merged_split)
     per_image = done["per_image"]
     size = f"gt@{int(input_size[0])}x{int(input_size[1])}"
     chain = [size if c == "{size}" else c for c in CHAIN]
@@ -154,6 +164,7 @@ def error_budget(manifest: str | Path, predictor: Any, checkpoint: str | Path, s
     return {"dataset": "spineweb16", "split": split, "predicted_on": note, "checkpoint": str(checkpoint),
             "input_size": [int(input_size[0]), int(input_size[1])], "n_images": len(per_image),
             "prediction_settings": {k: getattr(predictor, k, None) for k in RECIPE_SETTINGS},
+            "merged_split": merged_split,
             "rows": source_rows(per_image, done["keys"], sources),
             "budget": [_budget_table(per_image, chain, m) for m in methods],
             "error_by_vertebra_f1": _error_vs_segmentation(per_image, pred_key),
@@ -168,7 +179,8 @@ def budget_markdown(result: dict[str, Any]) -> str:
     """The budget's tables: every source, the chain's shares, error by vertebra F1, worst images."""
     lines = [f"Error budget, SpineWeb16 {result['split']} split ({result['n_images']} images; "
              f"{result['predicted_on']}); checkpoint {result['checkpoint']}; prediction settings "
-             f"{result.get('prediction_settings')}; reference: experts' angles.csv.",
+             f"{result.get('prediction_settings')}{merged_split_words(result)}; "
+             "reference: experts' angles.csv.",
              "", rows_markdown(result["rows"])]
     for b in result["budget"]:
         lines += ["", f"Budget of the main angle ({b['method']}), on the {b['n_images']} images every row "
@@ -205,20 +217,22 @@ def worst_images(result: dict[str, Any], n: int = 10) -> list[dict[str, Any]]:
 
 def write_worst_pictures(result: dict[str, Any], predictor: Any, folder: str | Path, n: int = 10,
                          height: int = 900) -> list[Path]:
-    """Report pictures of the ``n`` worst images: ground truth and prediction side by side."""
+    """Report pictures of the ``n`` worst images: ground truth and prediction side by side,
+    measured with the budget's ``merged_split``."""
     from r2mfnet.data.io import read_image, read_mask
     from r2mfnet.data.preprocess import normalize_intensity
-    from r2mfnet.measure.case import measure_view
+    from r2mfnet.measure.case import measure_view, method_kwargs
     from r2mfnet.measure.annotate import draw_measurement, side_by_side
     from r2mfnet.pictures import write_png
 
+    kwargs = method_kwargs("vertebrae", result.get("merged_split", "centreline"))
     paths = []
     for rank, r in enumerate(worst_images(result, n), 1):
         raw = read_image(r["image"]).array
         image01 = normalize_intensity(raw)
         masks = {"ground truth": read_mask(r["mask"]),
                  "predicted": np.asarray(predictor.predict_mask(raw), dtype=bool)}
-        views = {name: measure_view("coronal", m, method="vertebrae") for name, m in masks.items()}
+        views = {name: measure_view("coronal", m, method="vertebrae", **kwargs) for name, m in masks.items()}
         pictures = {name: draw_measurement(image01, masks[name], v.centreline, v.cobb, error=v.error)
                     for name, v in views.items()}
         title = (f"{r['case_id']} | experts {r['reference'][0]:.1f} deg | predicted "

@@ -16,7 +16,9 @@ Sources (:class:`Source`)
     memo)`` may use the per-image ``memo`` dict to share work (the image read once, the
     prediction made once for all repaired variants). An :class:`~r2mfnet.errors.R2MFNetError` in
     ``get`` or in the measurement makes that row's angles ``None`` with the reason, never stops
-    the run.
+    the run. ``merged_split`` (:func:`~r2mfnet.measure.vertebrae.vertebra_tilts`) applies to
+    every ``"mask"`` source's end-plate measurement, ground truth and predicted alike (a
+    source's own ``measure_kwargs`` come on top); a bad value stops the run before any image.
 Statistics
     :func:`r2mfnet.measure.angle_stats.angle_stats` (AASCE SMAPE over the three angles, MAE / bias /
     max error / Pearson of angle 1, MAE of angles 2 and 3) and the SMAPE of angle 1 alone.
@@ -80,10 +82,13 @@ def measure_labels_triple(labels: np.ndarray, image_height: int) -> tuple[list[f
     }
 
 
-def measure_source(source: Source, image: Image, memo: dict, methods: Sequence[str]
+def measure_source(source: Source, image: Image, memo: dict, methods: Sequence[str],
+                   merged_split: str = "centreline"
                    ) -> dict[str, tuple[list[float] | None, dict[str, Any]]]:
-    """``{row key: (triple or None, info)}`` of one source on one image."""
+    """``{row key: (triple or None, info)}`` of one source on one image; a mask source is
+    measured with ``merged_split`` (end-plate method) and its own ``measure_kwargs``."""
     from r2mfnet.measure.angle_stats import measure_triple
+    from r2mfnet.measure.case import method_kwargs
 
     keys = ([f"{source.name}/{m}" for m in methods] if source.kind == "mask"
             else [f"{source.name}/vertebra_level"] if source.kind == "labels" else [source.name])
@@ -100,7 +105,8 @@ def measure_source(source: Source, image: Image, memo: dict, methods: Sequence[s
     out = {}
     for key, method in zip(keys, methods):
         tri, err = measure_triple(np.asarray(value, dtype=bool), method,
-                                  **source.measure_kwargs.get(method, {}))
+                                  **{**method_kwargs(method, merged_split),
+                                     **source.measure_kwargs.get(method, {})})
         out[key] = (tri, {"error": err} if err else {})
     return out
 
@@ -117,14 +123,19 @@ def evaluate_sources(images: Sequence[Image], sources: Sequence[Source],
                      methods: Sequence[str] = ("vertebrae",), progress: bool = False,
                      desc: str = "Cobb angles",
                      per_image_extra: Callable[[Image, dict], Mapping[str, Any]] | None = None,
+                     merged_split: str = "centreline",
                      ) -> dict[str, Any]:
     """Measure every source on every image; return ``{"per_image", "keys", "seconds_per_image"}``.
 
     A per-image row is ``{"case_id", "reference", "measured": {key: triple | None},
     "info": {key: {...}}, "errors": {key: reason}}`` plus whatever ``per_image_extra(image,
     memo)`` adds (run after the sources, so it can use their memo: e.g. the Dice of the
-    prediction). ``keys`` lists the row keys in the order first seen.
+    prediction). ``keys`` lists the row keys in the order first seen. ``merged_split``: the
+    module docstring (checked here, before the first image).
     """
+    from r2mfnet.measure.vertebrae import check_merged_split
+
+    check_merged_split(merged_split)
     per_image: list[dict[str, Any]] = []
     keys: list[str] = []
     seconds: dict[str, float] = {}
@@ -134,7 +145,7 @@ def evaluate_sources(images: Sequence[Image], sources: Sequence[Source],
                                "measured": {}, "info": {}, "errors": {}}
         for source in sources:
             t = time.perf_counter()
-            for key, (tri, info) in measure_source(source, image, memo, methods).items():
+            for key, (tri, info) in measure_source(source, image, memo, methods, merged_split).items():
                 row["measured"][key] = tri
                 row["info"][key] = info
                 if info.get("error"):
@@ -194,6 +205,13 @@ def rows_markdown(rows: Sequence[Mapping[str, Any]]) -> str:
             f"{_f(r.get('max_abs_main_deg'), 1)} | {_f(r.get('pearson_main'), 3)} | "
             f"{_f(r.get('mae_angle2_deg'))} | {_f(r.get('mae_angle3_deg'))} |")
     return "\n".join(lines)
+
+
+def merged_split_words(result: Mapping[str, Any]) -> str:
+    """``"; end plates: merged_split=<value>"`` for a report's first line (empty when the
+    result does not record it: results written before the setting existed)."""
+    value = result.get("merged_split")
+    return f"; end plates: merged_split={value}" if value else ""
 
 
 def write_report(result: Mapping[str, Any], markdown: str, output_dir: str | Path, stem: str,

@@ -16,7 +16,8 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from r2mfnet.errors import DataError
-from r2mfnet.evaluation.cobb_harness import Image, Source, evaluate_sources, rows_markdown, source_rows
+from r2mfnet.evaluation.cobb_harness import (Image, Source, evaluate_sources, merged_split_words,
+                                             rows_markdown, source_rows)
 
 SPLITS = ("train", "val", "test", "all")
 
@@ -200,13 +201,16 @@ def evaluate_spineweb16(
     limit: int | None = None,
     progress: bool = True,
     gt_at: Sequence[int] | None = None,
+    merged_split: str = "centreline",
 ) -> dict[str, Any]:
     """Angles from landmarks, ground-truth masks and (optionally) predicted masks vs ``angles.csv``.
 
     ``gt_at=(height, width)`` adds rows ``gt@<h>x<w>/<method>`` (:func:`gt_at_size`). With a
     ``predictor`` (and its ``checkpoint``), every row is computed on the checkpoint's own
     ``split`` (``test``: its held-out patients; ``val``; ``train``) or on ``all`` images.
-    ``every``/``limit`` take a subset. Returns ``{"rows", "rows_consistent", "per_image", ...}``.
+    ``every``/``limit`` take a subset. ``merged_split`` goes to every mask row's end-plate
+    measurement (ground truth and predicted: :func:`~r2mfnet.evaluation.cobb_harness.evaluate_sources`).
+    Returns ``{"rows", "rows_consistent", "per_image", ...}``.
     """
     from r2mfnet.measure.case import METHODS
 
@@ -217,11 +221,13 @@ def evaluate_spineweb16(
     images, note = spineweb16_images(manifest, every, limit, checkpoint if predictor is not None else None,
                                      use_split)
     sources = landmark_sources(root) + mask_sources(predictor, gt_at)
-    done = evaluate_sources(images, sources, methods, progress, "SpineWeb16 angles")
+    done = evaluate_sources(images, sources, methods, progress, "SpineWeb16 angles",
+                            merged_split=merged_split)
     return {
         "dataset": "spineweb16",
         "reference": "angles.csv (experts), AASCE rule; angle 1 = main",
         "n_images": len(done["per_image"]),
+        "merged_split": merged_split,
         "predicted_on": note,
         **summarize(done["per_image"], done["keys"], sources),
         "per_image": done["per_image"],
@@ -231,7 +237,8 @@ def evaluate_spineweb16(
 def spineweb16_markdown(result: dict[str, Any]) -> str:
     """The SpineWeb16 evaluation's table, and the same without the reference artefacts."""
     lines = [f"SpineWeb16, {result['n_images']} images; reference: experts' angles.csv "
-             "(angle 1 = main; angles 2, 3 by the AASCE rule).", "", rows_markdown(result["rows"])]
+             "(angle 1 = main; angles 2, 3 by the AASCE rule)"
+             f"{merged_split_words(result)}.", "", rows_markdown(result["rows"])]
     if result.get("reference_artefacts"):
         names = ", ".join(f"'{c}'" for c in result["reference_artefacts"])
         lines += ["", f"Without the {len(result['reference_artefacts'])} image(s) whose angles.csv angle 1 "

@@ -17,7 +17,8 @@ from typing import Any, Sequence
 import numpy as np
 
 from r2mfnet.errors import DataError
-from r2mfnet.evaluation.cobb_harness import Image, Source, progress_bar, rows_markdown, source_rows
+from r2mfnet.evaluation.cobb_harness import (Image, Source, merged_split_words, progress_bar,
+                                             rows_markdown, source_rows)
 from r2mfnet.evaluation.cobb_spineweb16 import mask_sources
 
 
@@ -72,6 +73,7 @@ def evaluate_synthetic(
     predictor: Any = None,
     methods: Sequence[str] = ("vertebrae", "centreline"),
     progress: bool = True,
+    merged_split: str = "centreline",
 ) -> dict[str, Any]:
     """Angles from ground-truth (and predicted) masks vs the generator's, per view and source.
 
@@ -79,12 +81,14 @@ def evaluate_synthetic(
     Per source and method: the main curve's flexibility against the generator's
     ``(coronal - min(bending)) / coronal``, for cases whose coronal main curve is >= 10 degrees
     and where the measured main curve has the generator's end vertebrae (within one level).
+    ``merged_split`` goes to every source's end-plate measurement (ground truth and predicted).
     """
     from r2mfnet.data.manifest import load_manifest, records_by_case
     from r2mfnet.data.views import VIEWS
     from r2mfnet.measure.aasce import aasce_angles_from_measurement
-    from r2mfnet.measure.case import measure_case
+    from r2mfnet.measure.case import measure_case, method_kwargs
 
+    kwargs = {m: method_kwargs(m, merged_split) for m in methods}  # checked before any case
     manifest = Path(manifest)
     cases_file = manifest.parent / "cases.json"
     if not cases_file.is_file():
@@ -102,7 +106,7 @@ def evaluate_synthetic(
         for source in sources:
             masks = {view: source.get(img, memos[view]) for view, img in images.items()}
             for m in methods:
-                case = measure_case(masks, case_id=cid, method=m)
+                case = measure_case(masks, case_id=cid, method=m, **kwargs[m])
                 for view, vm in case.views.items():
                     tri = None if vm.cobb is None else list(
                         aasce_angles_from_measurement(vm.cobb, vm.centreline, masks[view].shape[0]))
@@ -120,7 +124,7 @@ def evaluate_synthetic(
                    for r in per_view if r["source"] == key and r["view"] == view]
             rows += [{**row, "view": view, "what": f"{row['what']}, {view}"}
                      for row in source_rows(sel, [key], sources)]
-    return {"dataset": "synthetic", "n_cases": len(by_case),
+    return {"dataset": "synthetic", "n_cases": len(by_case), "merged_split": merged_split,
             "reference": "generator: cobb_deg per view (angle 1); AASCE rule on its landmarks",
             "rows": rows, "flexibility": _flexibility_rows(flex, keys), "per_view": per_view,
             "per_case_flexibility": flex}
@@ -129,8 +133,8 @@ def evaluate_synthetic(
 def synthetic_markdown(result: dict[str, Any]) -> str:
     """The synthetic evaluation's tables: angles per source and view, then flexibility."""
     lines = [f"Synthetic, {result['n_cases']} cases x 3 views; reference: the generator's angle of "
-             "each view (angle 1), the AASCE rule on its landmarks (angles 2, 3).", "",
-             rows_markdown(result["rows"])]
+             "each view (angle 1), the AASCE rule on its landmarks (angles 2, 3)"
+             f"{merged_split_words(result)}.", "", rows_markdown(result["rows"])]
     if result.get("flexibility"):
         lines += ["", "Main-curve flexibility (fraction) vs the generator, cases with a coronal main "
                   "curve >= 10 deg where the measured main curve has the generator's end vertebrae "

@@ -72,6 +72,19 @@ METHODS = ("centreline", "vertebrae")
 :mod:`r2mfnet.measure.vertebrae`, far closer to expert angles on masks with separate vertebrae)."""
 
 
+def method_kwargs(method: str, merged_split: str = "centreline") -> dict[str, Any]:
+    """The keywords of :func:`measure_view` for the commands' measurement settings.
+
+    ``merged_split`` (:func:`~r2mfnet.measure.vertebrae.vertebra_tilts`) is checked whatever
+    the method (a bad value is a one-line :class:`~r2mfnet.errors.ConfigError` naming the key)
+    and goes to the end-plate method only: the centreline method has no vertebrae to split.
+    """
+    from r2mfnet.measure.vertebrae import check_merged_split
+
+    check_merged_split(merged_split)
+    return {"merged_split": merged_split} if method == "vertebrae" else {}
+
+
 def measure_view(view: str, mask: np.ndarray, method: str = "centreline",
                  **kwargs: Any) -> ViewMeasurement:
     """Measure one mask; a :class:`MeasurementError` becomes the view's ``error``.
