@@ -31,13 +31,13 @@ from r2mfnet.atomic import atomic_write_json, atomic_write_text
 log = logging.getLogger("r2mfnet.compare")
 
 DEFAULT_MODELS: tuple[str, ...] = (
-    "r2mfnet", "unet", "smp_unet", "r2mfnet_v1",
+    "r2mfnet", "unet", "smp_unet", "r2mfnet_v2", "r2mfnet_v1",
     "r2mfnet_fine_crop", "r2mfnet_no_r2jump", "r2mfnet_no_mcskip", "r2mfnet_no_scse", "r2mfnet_no_inception",
     "r2mfnet_no_cascade",
 )
 """docs/results.md's comparison: R2MF-Net, a plain U-Net and the segmentation_models_pytorch U-Net
-(``smp_unet``, optional extra ``peers``), R2MF-Net before its compute-aware defaults
-(``r2mfnet_v1``), then the ablations (of ``r2mfnet_v1``). The other baselines (``r2unet``,
+(``smp_unet``, optional extra ``peers``), the first cost-aware R2MF-Net (``r2mfnet_v2``),
+R2MF-Net before its compute-aware defaults (``r2mfnet_v1``), then the ablations (of ``r2mfnet_v1``). The other baselines (``r2unet``,
 ``attention_unet``, ``unetpp``) run with ``models=[...]``."""
 METRICS = ("dice", "iou", "boundary_f1", "hd95", "vertebra_f1")
 CURVE_KEYS = ("stage", "epoch", "elapsed_seconds", "cpu_seconds", "val_dice", "val_vertebra_f1")
@@ -264,7 +264,7 @@ def machine_description() -> str:
 
 
 def write_results(root: str | Path, output: str | Path, command: str, models: Sequence[str] = DEFAULT_MODELS,
-                  curve_models: Sequence[str] = ("r2mfnet", "r2mfnet_v1", "unet", "smp_unet")) -> str:
+                  curve_models: Sequence[str] = ("r2mfnet", "r2mfnet_v2", "r2mfnet_v1", "unet", "smp_unet")) -> str:
     """Write the tables (metrics, paired differences for Dice and vertebra F1, Cobb angles) with
     the hardware and the command that produced them, and the Dice-against-CPU-minutes picture
     ``<output stem>_curves.svg`` of ``curve_models`` (the main models, not the ablations: their

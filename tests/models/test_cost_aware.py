@@ -6,7 +6,8 @@ and exports.
 * ``coarse_scale``: the coarse network on the input shrunk by average pooling;
 * ``r2jump_units`` shorter than the depth: R2-Jump only on the deepest skips;
 * ``mcskip_fusion="pyramid"``: MC-Skip's gated sum built coarsest first;
-* ``joint_training``: one stage, both networks learning, both outputs supervised.
+* ``joint_training``: one stage, both networks learning, both outputs supervised;
+* ``mcskip_from_level``: MC-Skip only into the coarser fine-encoder stages.
 """
 from __future__ import annotations
 
@@ -23,9 +24,9 @@ from r2mfnet.models.blocks.recurrent import R2Jump, resolve_units
 
 from ._helpers import TINY
 
-COST_AWARE = dict(light_levels=2, coarse_scale=2, r2jump_units=[1], recurrent_steps=1,
+V2 = dict(light_levels=2, coarse_scale=2, r2jump_units=[1], recurrent_steps=1,
                   mcskip_fusion="pyramid", joint_training=True)
-"""configs/model/r2mfnet.yaml's compute-aware values."""
+"""configs/model/r2mfnet_v2.yaml's values: the first cost-aware model (coarse network at half size)."""
 
 
 def test_light_block_has_a_3x3_and_a_dilated_branch_with_receptive_fields_3_and_7() -> None:
@@ -83,7 +84,7 @@ def test_pyramid_fusion_adds_projections_coarsest_first_and_resizes_the_total_on
 
 def test_coarse_network_sees_the_input_at_half_size_and_logits_come_back_full_size() -> None:
     torch.manual_seed(0)
-    model = create("r2mfnet", **TINY, **COST_AWARE).eval()
+    model = create("r2mfnet", **TINY, **V2).eval()
     seen = []
     model.coarse.encoder[0].register_forward_pre_hook(lambda mod, args: seen.append(args[0].shape))
     x = torch.rand(2, 1, 97, 45)  # odd: padded to a multiple of 2 * 2**depth = 16
@@ -106,7 +107,7 @@ def test_coarse_scale_one_is_the_earlier_model_exactly() -> None:
 
 
 def test_joint_training_is_one_stage_where_both_networks_learn() -> None:
-    model = create("r2mfnet", **TINY, **COST_AWARE)
+    model = create("r2mfnet", **TINY, **V2)
     assert model.training_stages() == ("single",) and not model.has_stages
     model.set_stage("single").train()
     x = torch.rand(2, 1, 32, 16)
@@ -120,7 +121,7 @@ def test_joint_training_is_one_stage_where_both_networks_learn() -> None:
 
 def test_cost_aware_model_learns_a_band_on_a_tiny_set() -> None:
     torch.manual_seed(0)
-    model = create("r2mfnet", **TINY, **COST_AWARE).train()
+    model = create("r2mfnet", **TINY, **V2).train()
     x = torch.rand(4, 1, 32, 16) * 0.2
     y = torch.zeros(4, 1, 32, 16)
     y[..., 5:11] = 1.0
@@ -141,13 +142,13 @@ def test_cost_aware_model_learns_a_band_on_a_tiny_set() -> None:
     assert dice > 0.9
 
 
-def test_cost_aware_default_run_resumes_exactly(tmp_path: Path) -> None:
+def test_first_cost_aware_model_run_resumes_exactly(tmp_path: Path) -> None:
     from r2mfnet.checkpoint import load_checkpoint
     from r2mfnet.training.run import train
     from r2mfnet.training.trainer import TrainingInterrupted
     from tests.helpers import compose_config, tiny_overrides
 
-    overrides = tiny_overrides(tmp_path / "cache", "model=r2mfnet", "trainer.epochs=2",
+    overrides = tiny_overrides(tmp_path / "cache", "model=r2mfnet_v2", "trainer.epochs=2",
                                "evaluate_after_training=false")
     full = train(compose_config(overrides), tmp_path / "full")
     assert [h["stage"] for h in full["train"].history] == ["single", "single"]
@@ -169,7 +170,7 @@ def test_cost_aware_model_exports_to_onnx_and_matches_pytorch(tmp_path: Path) ->
     from r2mfnet.deploy.onnx_export import export_bytes
 
     torch.manual_seed(0)
-    model = create("r2mfnet", **TINY, **COST_AWARE).eval()
+    model = create("r2mfnet", **TINY, **V2).eval()
     data = export_bytes(model, (64, 32), ["logits", "coarse_logits"], 17)
     session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
     x = torch.rand(2, 1, 64, 32)
@@ -180,15 +181,16 @@ def test_cost_aware_model_exports_to_onnx_and_matches_pytorch(tmp_path: Path) ->
     np.testing.assert_allclose(got[1], want["coarse_logits"].numpy(), atol=1e-4)
 
 
-LEAN = dict(COST_AWARE, coarse_scale=4, mcskip_from_level=1)
-"""configs/model/r2mfnet_lean.yaml: the coarse network at a quarter size, no full-resolution MC-Skip."""
+COST_AWARE = dict(V2, coarse_scale=4, mcskip_from_level=1)
+"""configs/model/r2mfnet.yaml (the default): the coarse network at a quarter size, no
+full-resolution MC-Skip."""
 
 
 def test_mcskip_from_level_leaves_the_finer_fine_stages_without_coarse_features() -> None:
     from r2mfnet.models.blocks.mcskip import NoFusion
 
     torch.manual_seed(0)
-    model = create("r2mfnet", **TINY, **LEAN).eval()
+    model = create("r2mfnet", **TINY, **COST_AWARE).eval()
     assert [type(f) for f in model.fine.fusions] == [NoFusion, MCSkip, MCSkip]
     seen: dict[str, list[torch.Tensor]] = {"level0": [], "level1": []}
     model.fine.fusions[0].register_forward_hook(lambda m, a, out: seen["level0"].append(out))
@@ -204,9 +206,9 @@ def test_mcskip_from_level_leaves_the_finer_fine_stages_without_coarse_features(
 
 def test_mcskip_from_level_zero_is_the_model_before_it() -> None:
     torch.manual_seed(0)
-    before = create("r2mfnet", **TINY, **COST_AWARE)
+    before = create("r2mfnet", **TINY, **V2)
     torch.manual_seed(0)
-    same = create("r2mfnet", **TINY, **COST_AWARE, mcskip_from_level=0)
+    same = create("r2mfnet", **TINY, **V2, mcskip_from_level=0)
     assert same.model_config == before.model_config  # earlier checkpoints keep their config
     x = torch.rand(1, 1, 32, 16)
     with torch.no_grad():
@@ -219,13 +221,13 @@ def test_mcskip_from_level_out_of_range_is_one_line_config_error(bad: object) ->
 
     with pytest.raises(ConfigError, match=r"^model\.mcskip_from_level must be an integer from 0 to "
                                           r"model\.depth - 1 \(2\), got") as info:
-        create("r2mfnet", **TINY, **dict(LEAN, mcskip_from_level=bad))
+        create("r2mfnet", **TINY, **dict(COST_AWARE, mcskip_from_level=bad))
     assert "\n" not in str(info.value)
 
 
 def test_quarter_size_coarse_network_sees_the_input_pooled_by_four() -> None:
     torch.manual_seed(0)
-    model = create("r2mfnet", **TINY, **LEAN).eval()
+    model = create("r2mfnet", **TINY, **COST_AWARE).eval()
     seen = []
     model.coarse.encoder[0].register_forward_pre_hook(lambda mod, args: seen.append(args[0].shape))
     with torch.no_grad():
@@ -234,13 +236,13 @@ def test_quarter_size_coarse_network_sees_the_input_pooled_by_four() -> None:
     assert out["logits"].shape == (2, 1, 97, 45) and model.pad_multiple == 32
 
 
-def test_lean_run_resumes_exactly_and_exports_to_onnx(tmp_path: Path) -> None:
+def test_default_run_resumes_exactly_and_exports_to_onnx(tmp_path: Path) -> None:
     from r2mfnet.checkpoint import load_checkpoint
     from r2mfnet.training.run import train
     from r2mfnet.training.trainer import TrainingInterrupted
     from tests.helpers import compose_config, tiny_overrides
 
-    overrides = tiny_overrides(tmp_path / "cache", "model=r2mfnet_lean", "trainer.epochs=2",
+    overrides = tiny_overrides(tmp_path / "cache", "model=r2mfnet", "trainer.epochs=2",
                                "evaluate_after_training=false")
     full = train(compose_config(overrides), tmp_path / "full")
     with pytest.raises(TrainingInterrupted) as info:
