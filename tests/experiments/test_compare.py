@@ -126,6 +126,6 @@ def test_per_model_overrides_must_be_lists():
 
     ok = command_config(CompareConfig, compose("compare", ["per_model={unet:['trainer.epochs=60']}"]))
     assert ok.per_model["unet"] == ["trainer.epochs=60"]  # given; the YAML's other models stay
-    assert ok.per_model["r2mfnet"] == ["trainer.epochs=38"]
+    assert ok.per_model["r2mfnet"] == ["trainer.epochs=44"]
     with pytest.raises(ConfigError, match="at key 'per_model.unet'"):
         command_config(CompareConfig, compose("compare", ["per_model={unet:'trainer.epochs=60'}"]))
