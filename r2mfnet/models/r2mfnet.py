@@ -19,9 +19,10 @@
 Both networks are :class:`~r2mfnet.models.skeleton.EncoderDecoder` with widths
 ``base_channels * 2**l`` (l = 0..depth), Inception stage blocks, R2-Jump skips, SCSE-Lite at the
 bottleneck, 2x2 transposed-conv up-sampling and a 1x1 head. The fine network's input is the image
-plus the coarse network's per-class sigmoid probability, its encoder stages receive the
-coarse decoder features through MC-Skip, and (``fine_residual``) its output is a correction added
-to the coarse logits. See docs/architecture.md for every size and why.
+plus the coarse network's per-class sigmoid probability, its encoder stages (from
+``mcskip_from_level`` on) receive the coarse decoder features through MC-Skip, and
+(``fine_residual``) its output is a correction added to the coarse logits. See
+docs/architecture.md for every size and why.
 
 Ablation switches (each off = its plain counterpart; all off = exactly :class:`~r2mfnet.models.
 baselines.unet.UNet`, which the tests check):
@@ -125,9 +126,12 @@ class R2MFNet(SegmentationModel):
             ones (0 = every stage); the finer stages keep their own feature (:class:`~r2mfnet.models.blocks.
             mcskip.NoFusion`). The full-resolution fusion cost 5 % of the step for almost no
             FLOPs, and with ``coarse_scale=4`` the coarse network has no detail at that scale.
-        The config's values of these, ``r2jump_units=[1]``, ``recurrent_steps=1`` and
-        ``mcskip_fusion="pyramid"`` are the cost-aware default (``configs/model/r2mfnet.yaml``);
-        the Python defaults are the earlier model's, so older checkpoints rebuild as they were.
+        The config's values of these (``light_levels=2``, ``coarse_scale=4``,
+        ``joint_training=True``, ``mcskip_from_level=1``), ``r2jump_units=[1]``,
+        ``recurrent_steps=1`` and ``mcskip_fusion="pyramid"`` are the cost-aware default
+        (``configs/model/r2mfnet.yaml``); ``configs/model/r2mfnet_v2.yaml``, the first cost-aware
+        model, sets ``coarse_scale=2`` and ``mcskip_from_level=0`` back. The Python defaults are
+        the earlier model's (``r2mfnet_v1``), so older checkpoints rebuild as they were.
 
     ``forward`` returns ``{"logits": fine, "coarse_logits": coarse}`` with the cascade and
     ``{"logits": coarse}`` without; with ``fine_crop`` also ``"boxes"`` (``[B, 4]`` float, the

@@ -271,3 +271,24 @@ def test_default_run_resumes_exactly_and_exports_to_onnx(tmp_path: Path) -> None
         want = model(x)
     np.testing.assert_allclose(got[0], want["logits"].numpy(), atol=1e-4)
     np.testing.assert_allclose(got[1], want["coarse_logits"].numpy(), atol=1e-4)
+
+
+@pytest.mark.parametrize("config, expected", [
+    ("r2mfnet", COST_AWARE),
+    ("r2mfnet_v2", V2),
+    ("r2mfnet_v1", {}),  # the Python defaults: the model before any compute-aware key
+])
+def test_each_named_configuration_builds_its_own_model(config: str, expected: dict) -> None:
+    """A key added to configs/model/r2mfnet.yaml is inherited by the configs that extend it; each
+    earlier configuration must set it back, or its runs silently change model."""
+    from omegaconf import OmegaConf
+
+    from r2mfnet.training.run_config import build_model
+    from tests.helpers import compose_config
+
+    cfg = compose_config(["experiment=smoke", f"model={config}"])
+    built = build_model(OmegaConf.to_container(cfg.model, resolve=True)).model_config
+    want = create("r2mfnet", base_channels=cfg.model.base_channels, depth=cfg.model.depth,
+                  coarse_classes=cfg.model.coarse_classes, fine_coords=cfg.model.fine_coords,
+                  **expected).model_config
+    assert built == want

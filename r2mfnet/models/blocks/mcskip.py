@@ -23,7 +23,9 @@ class NoFusion(nn.Module):
     Used below ``mcskip_from_level`` (:class:`~r2mfnet.models.r2mfnet.R2MFNet`). The profile showed
     the full-resolution fusion costing 5 % of the training step for 0.3 % of its FLOPs (resizes
     and a memory-bound sum), while a coarse network at a quarter of the input size has no
-    full-resolution detail to hand over there; the coarser stages still receive it.
+    full-resolution detail to hand over there; the coarser stages still receive it. The default
+    config (``mcskip_from_level: 1``) uses it at level 0; ``r2mfnet_v2`` and ``r2mfnet_v1`` fuse
+    into every stage.
     """
 
     def forward(self, x: torch.Tensor, context: Sequence[torch.Tensor]) -> torch.Tensor:
