@@ -162,15 +162,15 @@ def test_first_cost_aware_model_run_resumes_exactly(tmp_path: Path) -> None:
     assert load_checkpoint(full["train"].latest_checkpoint)["model_config"]["coarse_scale"] == 2
 
 
-def test_cost_aware_model_exports_to_onnx_and_matches_pytorch(tmp_path: Path) -> None:
+def _assert_onnx_export_matches(model: torch.nn.Module) -> None:
+    """Exported to ONNX at 64x32, both outputs equal the model's under ONNX Runtime."""
     pytest.importorskip("onnxruntime", reason="the deploy extra is not installed (pip install -e '.[deploy]')")
     import numpy as np
     import onnxruntime as ort
 
     from r2mfnet.deploy.onnx_export import export_bytes
 
-    torch.manual_seed(0)
-    model = create("r2mfnet", **TINY, **V2).eval()
+    model = model.eval()
     data = export_bytes(model, (64, 32), ["logits", "coarse_logits"], 17)
     session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
     x = torch.rand(2, 1, 64, 32)
@@ -179,6 +179,11 @@ def test_cost_aware_model_exports_to_onnx_and_matches_pytorch(tmp_path: Path) ->
         want = model(x)
     np.testing.assert_allclose(got[0], want["logits"].numpy(), atol=1e-4)
     np.testing.assert_allclose(got[1], want["coarse_logits"].numpy(), atol=1e-4)
+
+
+def test_cost_aware_model_exports_to_onnx_and_matches_pytorch() -> None:
+    torch.manual_seed(0)
+    _assert_onnx_export_matches(create("r2mfnet", **TINY, **V2))
 
 
 COST_AWARE = dict(V2, coarse_scale=4, mcskip_from_level=1)
@@ -253,24 +258,9 @@ def test_default_run_resumes_exactly_and_exports_to_onnx(tmp_path: Path) -> None
     assert a["model"].keys() == b.keys() and all(torch.equal(a["model"][k], b[k]) for k in b)
     config = a["model_config"]
     assert (config["coarse_scale"], config["mcskip_from_level"]) == (4, 1)
-
-    pytest.importorskip("onnxruntime", reason="the deploy extra is not installed (pip install -e '.[deploy]')")
-    import numpy as np
-    import onnxruntime as ort
-
-    from r2mfnet.deploy.onnx_export import export_bytes
-    from r2mfnet.models import create as rebuild
-
-    model = rebuild(**config).eval()
+    model = create(**config)
     model.load_state_dict(a["model"])
-    session = ort.InferenceSession(export_bytes(model, (64, 32), ["logits", "coarse_logits"], 17),
-                                   providers=["CPUExecutionProvider"])
-    x = torch.rand(2, 1, 64, 32)
-    got = session.run(None, {session.get_inputs()[0].name: x.numpy()})
-    with torch.no_grad():
-        want = model(x)
-    np.testing.assert_allclose(got[0], want["logits"].numpy(), atol=1e-4)
-    np.testing.assert_allclose(got[1], want["coarse_logits"].numpy(), atol=1e-4)
+    _assert_onnx_export_matches(model)
 
 
 @pytest.mark.parametrize("config, expected", [
