@@ -32,6 +32,7 @@ class CompareConfig(RunConfig, OutputFileKeys, CommandConfig):
     train: bool = MISSING
     cobb: bool = MISSING
     per_model: Dict[str, List[str]] = MISSING  # model name -> its own training overrides
+    reference: str = MISSING  # the paired tables' reference model (its seeds set the tables')
 
 
 def _experiment(cfg: DictConfig) -> str:
@@ -80,7 +81,7 @@ def run(cfg: DictConfig) -> str:
             if c.cobb and c.data.source == "spineweb16":
                 _add_cobb(root / RunSpec(model, seed).key / "result.json", Path(c.data.cache_dir), c.data.root)
     text = write_results(root, Path(c.output_file) if c.output_file else root / "results_table.md",
-                         command_line("compare"), models)
+                         command_line("compare"), models, reference=c.reference)
     print(text)
     return text
 

@@ -264,18 +264,21 @@ def machine_description() -> str:
 
 
 def write_results(root: str | Path, output: str | Path, command: str, models: Sequence[str] = DEFAULT_MODELS,
-                  curve_models: Sequence[str] = ("r2mfnet", "r2mfnet_v2", "r2mfnet_v1", "unet", "smp_unet")) -> str:
-    """Write the tables (metrics, paired differences for Dice and vertebra F1, Cobb angles) with
-    the hardware and the command that produced them, and the Dice-against-CPU-minutes picture
-    ``<output stem>_curves.svg`` of ``curve_models`` (the main models, not the ablations: their
-    lines would hide the comparison)."""
+                  curve_models: Sequence[str] = ("r2mfnet", "r2mfnet_v2", "r2mfnet_v1", "unet", "smp_unet"),
+                  reference: str = "r2mfnet") -> str:
+    """Write the tables (metrics, paired differences for Dice and vertebra F1 against
+    ``reference``, one per seed it has, Cobb angles) with the hardware and the command that
+    produced them, and the Dice-against-CPU-minutes picture ``<output stem>_curves.svg`` of
+    ``curve_models`` (the main models, not the ablations: their lines would hide the comparison).
+    ``reference`` is a choice because a renamed default keeps its runs: the paired numbers quoted
+    for it stay reproducible (``reference=r2mfnet_v2``)."""
     from r2mfnet.experiments.curves import curves_svg
 
     root, output = Path(root), Path(output)
-    seeds = sorted(int(p.parent.name.rsplit("_seed", 1)[1]) for p in root.glob("r2mfnet_seed*/result.json"))
+    seeds = sorted(int(p.parent.name.rsplit("_seed", 1)[1]) for p in root.glob(f"{reference}_seed*/result.json"))
     paired = "".join(
-        f"\nPaired per-image {name} differences, seed {seed} (negative: lower than R2MF-Net):\n\n"
-        f"{paired_table(root, models, seed=seed, metric=metric)}\n"
+        f"\nPaired per-image {name} differences, seed {seed} (negative: lower than {reference}):\n\n"
+        f"{paired_table(root, models, reference=reference, seed=seed, metric=metric)}\n"
         for seed in seeds for metric, name in (("dice", "Dice"), ("vertebra_f1", "vertebra F1"))
     )
     cobb = cobb_table(root, models)

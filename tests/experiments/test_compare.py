@@ -84,6 +84,15 @@ def test_runner_trains_once_then_builds_tables_from_saved_results(tmp_path, monk
     assert "Paired per-image vertebra F1 differences" in text
     svg = (tmp_path / "table_curves.svg").read_text()
     assert svg.count("<polyline") == 2 and "unet seed 0" in svg
+    # another reference (a renamed default keeps its quoted paired numbers reproducible): the
+    # same per-image differences with the sign turned
+    against_unet = comparison.write_results(root, tmp_path / "t2.md", "cmd", models, curve_models=models,
+                                            reference="unet")
+    assert "lower than unet" in against_unet and "| r2mfnet |" in against_unet.split("Paired")[1]
+    mean = lambda table, model: float(next(line for line in table.splitlines()
+                                           if line.startswith(f"| {model} |")).split(" | ")[1])
+    assert mean(paired, "unet") == pytest.approx(-mean(comparison.paired_table(root, models, reference="unet"),
+                                                       "r2mfnet"), abs=1e-4)
 
 
 def test_cobb_table_averages_the_end_plate_rows_over_seeds(tmp_path):
