@@ -267,6 +267,9 @@ def test_default_run_resumes_exactly_and_exports_to_onnx(tmp_path: Path) -> None
     ("r2mfnet", COST_AWARE),
     ("r2mfnet_v2", V2),
     ("r2mfnet_v1", {}),  # the Python defaults: the model before any compute-aware key
+    # today's cost-aware base with the region-of-interest cascade (coarse_scale gives way to coarse_size)
+    ("r2mfnet_roi", dict(COST_AWARE, coarse_scale=1, fine_crop=True, coarse_size=[128, 64],
+                         crop_size=[512, 128])),
 ])
 def test_each_named_configuration_builds_its_own_model(config: str, expected: dict) -> None:
     """A key added to configs/model/r2mfnet.yaml is inherited by the configs that extend it; each

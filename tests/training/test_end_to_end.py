@@ -139,13 +139,14 @@ def test_paper_budget_starts_and_runs_steps_on_cpu(tmp_path, cache_dir):
     """The GPU-scale experiment (full resolution, wide model) must at least run on CPU."""
     overrides = ["experiment=paper", "data=synthetic", f"data.cache_dir={cache_dir}",
                  "data.synthetic.num_cases=6", "data.synthetic.image_height=128", "data.synthetic.image_width=64",
-                 "data.batch_size=1", "data.num_workers=0", "trainer.max_steps=2", "trainer.progress=false",
+                 "data.batch_size=1", "data.num_workers=0", "trainer.max_steps=1", "trainer.progress=false",
                  "trainer.device=cpu"]
     run = validate(compose_config(overrides))
     assert (run.data.input_height, run.data.input_width, run.model["base_channels"]) == (1024, 512, 32)
     with pytest.raises(TrainingInterrupted, match="max_steps"):
         train(compose_config(overrides), tmp_path / "paper")
-    assert load_checkpoint(tmp_path / "paper" / "checkpoints" / "latest.pt")["global_step"] == 2
+    # one step at full size (about 25 s on one CPU core) shows it starts and steps; more add only time
+    assert load_checkpoint(tmp_path / "paper" / "checkpoints" / "latest.pt")["global_step"] == 1
 
 
 def test_fine_crop_run_resumes_exactly_and_predicts_at_original_size_with_flip_tta(tmp_path, cache_dir):
