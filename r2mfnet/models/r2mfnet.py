@@ -425,7 +425,9 @@ class R2MFNet(SegmentationModel):
         context = None
         if self.use_mcskip:
             ch, cw = self.crop_size
+            # levels below mcskip_from_level feed no fusion (NoFusion): passed on uncropped, unread
             context = [roi.crop(f, boxes, size, (ch >> level, cw >> level))
+                       if level >= self.mcskip_from_level else f
                        for level, f in enumerate(features)]
         fine, _ = self.fine(torch.cat(fine_input, dim=1), context)
         if self.fine_residual:

@@ -285,3 +285,28 @@ def test_each_named_configuration_builds_its_own_model(config: str, expected: di
                   coarse_classes=cfg.model.coarse_classes, fine_coords=cfg.model.fine_coords,
                   **expected).model_config
     assert built == want
+
+
+def test_roi_cascade_on_the_cost_aware_base_crops_only_the_levels_mcskip_reads(monkeypatch) -> None:
+    """model=r2mfnet_roi: with ``mcskip_from_level=1`` the level-0 coarse feature feeds no
+    fusion, so it is not cropped (a full-size ``roi_align`` for nothing); the crops that remain
+    are the image, the coarse logits and the coarser features; the model trains (every fine
+    parameter gets a gradient) and predicts at the input size."""
+    from r2mfnet.models.blocks import roi
+
+    torch.manual_seed(0)
+    model = create("r2mfnet", base_channels=4, depth=2, **dict(
+        COST_AWARE, coarse_scale=1, fine_crop=True, coarse_size=[32, 16], crop_size=[48, 16]))
+    sizes: list[tuple[int, int]] = []
+    real_crop = roi.crop
+    monkeypatch.setattr(roi, "crop", lambda f, b, s, out: sizes.append(tuple(out)) or real_crop(f, b, s, out))
+    x = torch.rand(2, 1, 96, 48)
+    target = torch.zeros(2, 1, 96, 48)
+    target[:, :, 20:80, 20:28] = 1
+    out = model.train()(x, target=target)
+    assert sorted(sizes) == sorted([(48, 16), (48, 16), (24, 8), (12, 4)])  # x, coarse, levels 1-2
+    assert out["logits"].shape == (2, 1, 96, 48) and out["coarse_logits"].shape == (2, 1, 96, 48)
+    loss = F.binary_cross_entropy_with_logits(out["logits"], target)
+    loss.backward()
+    assert all(p.grad is not None for n, p in model.named_parameters() if n.startswith("fine."))
+    assert model.eval()(x)["logits"].shape == (2, 1, 96, 48)
