@@ -31,13 +31,14 @@ from r2mfnet.atomic import atomic_write_json, atomic_write_text
 log = logging.getLogger("r2mfnet.compare")
 
 DEFAULT_MODELS: tuple[str, ...] = (
-    "r2mfnet", "unet", "smp_unet", "r2mfnet_v2", "r2mfnet_v1",
+    "r2mfnet", "unet", "smp_unet", "r2mfnet_v2", "r2mfnet_v1", "r2mfnet_roi",
     "r2mfnet_fine_crop", "r2mfnet_no_r2jump", "r2mfnet_no_mcskip", "r2mfnet_no_scse", "r2mfnet_no_inception",
     "r2mfnet_no_cascade",
 )
 """docs/results.md's comparison: R2MF-Net, a plain U-Net and the segmentation_models_pytorch U-Net
 (``smp_unet``, optional extra ``peers``), the first cost-aware R2MF-Net (``r2mfnet_v2``),
-R2MF-Net before its compute-aware defaults (``r2mfnet_v1``), then the ablations (of ``r2mfnet_v1``). The other baselines (``r2unet``,
+R2MF-Net before its compute-aware defaults (``r2mfnet_v1``), today's R2MF-Net with the
+region-of-interest cascade (``r2mfnet_roi``), then the ablations (of ``r2mfnet_v1``). The other baselines (``r2unet``,
 ``attention_unet``, ``unetpp``) run with ``models=[...]``."""
 METRICS = ("dice", "iou", "boundary_f1", "hd95", "vertebra_f1")
 CURVE_KEYS = ("stage", "epoch", "elapsed_seconds", "cpu_seconds", "val_dice", "val_vertebra_f1")
