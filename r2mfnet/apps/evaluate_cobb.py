@@ -2,9 +2,11 @@
 
 Root config ``configs/evaluate_cobb.yaml``. ``dataset=spineweb16`` (experts' ``angles.csv``) or
 ``synthetic`` (the generator's angles, a set generated once and cached); ``checkpoint=`` adds
-predicted-mask rows (on the checkpoint's ``split``); ``budget=true`` gives the error budget of
-that checkpoint instead. Writes ``measure_eval.json`` and ``measure_eval.md`` (or
-``cobb_budget.*`` and ``worst/``) into ``output_dir`` (default ``outputs/measure_eval/<dataset>``).
+predicted-mask rows (on the checkpoint's ``split``), ``ensemble=[...]`` averages further
+checkpoints' probabilities with it (none trained on the evaluated SpineWeb16 images);
+``budget=true`` gives the error budget of that checkpoint instead. Writes ``measure_eval.json``
+and ``measure_eval.md`` (or ``cobb_budget.*`` and ``worst/``) into ``output_dir`` (default
+``outputs/measure_eval/<dataset>``).
 Harness: :mod:`r2mfnet.evaluation.cobb_harness`; statistics: :mod:`r2mfnet.measure.angle_stats`;
 definitions: ``docs/clinical.md``.
 """
@@ -17,14 +19,14 @@ from typing import Any, List, Optional
 from omegaconf import MISSING, DictConfig
 
 from r2mfnet.apps.common import command_line
-from r2mfnet.apps.schema import CommandConfig, OutputDirKeys, TorchPredictorKeys, command_config
+from r2mfnet.apps.schema import CommandConfig, EnsemblePredictorKeys, OutputDirKeys, command_config
 from r2mfnet.cli import hydra_entry
 from r2mfnet.errors import ConfigError
 from r2mfnet.typed_config import image_size_field
 
 
 @dataclass
-class EvaluateCobbConfig(TorchPredictorKeys, OutputDirKeys, CommandConfig):
+class EvaluateCobbConfig(EnsemblePredictorKeys, OutputDirKeys, CommandConfig):
     """``configs/evaluate_cobb.yaml``'s keys and types (the values are the YAML's)."""
 
     RENAMED = {"image_height": "image_size", "image_width": "image_size"}
@@ -79,6 +81,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     checkpoint = c.checkpoint
     if c.budget and (dataset != "spineweb16" or not checkpoint):
         raise ConfigError("budget=true needs dataset=spineweb16 and checkpoint=PATH")
+    if c.ensemble and not checkpoint:
+        raise ConfigError("ensemble= needs checkpoint=PATH: the members are averaged with it")
     predictor = build_predictor(c) if checkpoint else None
     out = Path(c.output_dir) if c.output_dir else Path("outputs") / "measure_eval" / dataset
     if dataset == "spineweb16":
@@ -86,6 +90,10 @@ def run(cfg: DictConfig) -> dict[str, Any]:
 
         root = Path(c.root) if c.root else default_root()
         manifest = prepare_spineweb16(root, cache / "spineweb16")
+        if checkpoint:  # the members must not have trained on the primary's held-out images
+            from r2mfnet.evaluation.cobb_spineweb16 import check_ensemble_split
+
+            check_ensemble_split(manifest, checkpoint, c.ensemble, split)
         if c.budget:
             return _budget(c, manifest, predictor, str(checkpoint), methods, out)
         from r2mfnet.evaluation.cobb_spineweb16 import evaluate_spineweb16, spineweb16_markdown
@@ -107,6 +115,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         markdown = synthetic_markdown
     if checkpoint:
         result["checkpoint"] = str(checkpoint)
+        result.update(_ensemble_record(c))
     from r2mfnet.evaluation.cobb_harness import write_report
 
     md = markdown(result)
@@ -114,6 +123,12 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     print(md)
     print(f"written: {j} and {m}")
     return result
+
+
+def _ensemble_record(c: EvaluateCobbConfig) -> dict[str, Any]:
+    """``{"ensemble": [...]}`` for the written result when members are averaged with the
+    checkpoint (nothing for one checkpoint, so its outputs stay as they were)."""
+    return {"ensemble": [str(p) for p in c.ensemble]} if c.ensemble else {}
 
 
 def _budget(c: EvaluateCobbConfig, manifest: Path, predictor: Any, checkpoint: str,
@@ -126,6 +141,7 @@ def _budget(c: EvaluateCobbConfig, manifest: Path, predictor: Any, checkpoint: s
     result = error_budget(manifest, predictor, checkpoint, split=c.split, methods=methods,
                           input_size=size, every=c.every, limit=c.limit, progress=c.progress,
                           merged_split=c.merged_split)
+    result.update(_ensemble_record(c))
     pictures = write_worst_pictures(result, predictor, out / "worst", n=c.worst)
     result["worst_pictures"] = [str(p.relative_to(out)) for p in pictures]
     md = budget_markdown(result)

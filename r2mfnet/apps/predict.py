@@ -55,8 +55,10 @@ def _mask_sources(c: PredictConfig, masks_src: str, settings: dict[str, Any]
     if not onnx and not c.checkpoint:
         raise ConfigError("checkpoint=PATH is required (a best.pt written by scripts/train.py)"
                           ", or masks=manifest to measure a manifest's own masks")
-    predictor = build_predictor(c)  # a Predictor, or an OnnxPredictor for backend=onnx
+    predictor = build_predictor(c)  # a Predictor, an EnsemblePredictor, or an OnnxPredictor (backend=onnx)
     source = {"backend": "onnx", "onnx_model": str(c.onnx_model)} if onnx else {"checkpoint": str(c.checkpoint)}
+    if c.ensemble:  # the further checkpoints averaged with it (r2mfnet.inference.ensemble)
+        source["ensemble"] = [str(p) for p in c.ensemble]
     settings.update(**source, threshold=predictor.threshold, tta_flip=predictor.tta_flip)
 
     def predicted_mask(iv: InputView, raw: np.ndarray) -> np.ndarray:

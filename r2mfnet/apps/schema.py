@@ -15,8 +15,9 @@ twice. The exception is the parameters of the mask clean-up (``cleanup``), which
 The pieces:
 
 * the **predictor**: :data:`TorchPredictorKeys` (``checkpoint``, ``device``, ``threshold``,
-  ``tta_flip``, ``postprocess``, ``cleanup``) and :data:`PredictorKeys` (also ``backend``,
-  ``onnx_model``, ``threads``: predict only), the fields of
+  ``tta_flip``, ``postprocess``, ``cleanup``), :data:`EnsemblePredictorKeys` (also ``ensemble``:
+  evaluate_cobb, whose split check knows about members) and :data:`PredictorKeys` (also
+  ``ensemble``, ``backend``, ``onnx_model``, ``threads``: predict only), the fields of
   :class:`r2mfnet.inference.build_predictor.PredictorConfig` kept flat at the top of the config
   (``checkpoint=... device=cpu``); a command hands its typed config to
   :func:`r2mfnet.inference.build_predictor`;
@@ -62,10 +63,15 @@ def types_only(cls: type, name: str, only: tuple[str, ...] | None = None) -> typ
                                                              "__doc__": f"{cls.__name__}'s keys, types only."})
 
 
-TorchPredictorKeys: Any = types_only(TorchPredictorConfig, "TorchPredictorKeys")
+SINGLE_CHECKPOINT_KEYS = tuple(f.name for f in dataclasses.fields(TorchPredictorConfig) if f.name != "ensemble")
+"""The predictor keys of the commands that read one checkpoint (no ``ensemble``)."""
+
+TorchPredictorKeys: Any = types_only(TorchPredictorConfig, "TorchPredictorKeys", only=SINGLE_CHECKPOINT_KEYS)
 """checkpoint, device, threshold, tta_flip, postprocess, cleanup: a trainer checkpoint's predictor."""
+EnsemblePredictorKeys: Any = types_only(TorchPredictorConfig, "EnsemblePredictorKeys")
+"""TorchPredictorKeys and ensemble (further checkpoints averaged with it): evaluate_cobb."""
 PredictorKeys: Any = types_only(PredictorConfig, "PredictorKeys")
-"""TorchPredictorKeys and backend, onnx_model, threads: either backend (predict)."""
+"""EnsemblePredictorKeys and backend, onnx_model, threads: either backend (predict)."""
 
 
 @dataclass
@@ -96,5 +102,5 @@ def command_config(schema: type[T], cfg: Any) -> T:
     return merge_typed(schema, cfg, getattr(schema, "RENAMED", {}))
 
 
-__all__ = ["CommandConfig", "OutputDirKeys", "OutputFileKeys", "PredictorKeys", "TorchPredictorKeys",
-           "command_config", "types_only"]
+__all__ = ["CommandConfig", "EnsemblePredictorKeys", "OutputDirKeys", "OutputFileKeys", "PredictorKeys",
+           "TorchPredictorKeys", "command_config", "types_only"]

@@ -36,8 +36,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from r2mfnet.evaluation.cobb_harness import (Image, Source, evaluate_sources, merged_split_words,
-                                             rows_markdown, source_rows)
+from r2mfnet.evaluation.cobb_harness import (Image, Source, ensemble_words, evaluate_sources,
+                                             merged_split_words, rows_markdown, source_rows)
 from r2mfnet.evaluation.cobb_repairs import missing_count, remove_extra_parts, restore_missing, split_merged
 from r2mfnet.evaluation.cobb_spineweb16 import gt_at_size, gt_labels, gt_mask, predicted_mask, spineweb16_images
 
@@ -178,8 +178,8 @@ def _f(v: Any, nd: int = 2) -> str:
 def budget_markdown(result: dict[str, Any]) -> str:
     """The budget's tables: every source, the chain's shares, error by vertebra F1, worst images."""
     lines = [f"Error budget, SpineWeb16 {result['split']} split ({result['n_images']} images; "
-             f"{result['predicted_on']}); checkpoint {result['checkpoint']}; prediction settings "
-             f"{result.get('prediction_settings')}{merged_split_words(result)}; "
+             f"{result['predicted_on']}); checkpoint {result['checkpoint']}{ensemble_words(result)}; "
+             f"prediction settings {result.get('prediction_settings')}{merged_split_words(result)}; "
              "reference: experts' angles.csv.",
              "", rows_markdown(result["rows"])]
     for b in result["budget"]:

@@ -214,6 +214,13 @@ def merged_split_words(result: Mapping[str, Any]) -> str:
     return f"; end plates: merged_split={value}" if value else ""
 
 
+def ensemble_words(result: Mapping[str, Any]) -> str:
+    """``"; ensemble: probabilities averaged with b.pt, c.pt"`` for a report's line naming the
+    checkpoint (empty for one checkpoint: ``result`` records ``ensemble`` only when there is one)."""
+    members = result.get("ensemble") or []
+    return f"; ensemble: probabilities averaged with {', '.join(map(str, members))}" if members else ""
+
+
 def write_report(result: Mapping[str, Any], markdown: str, output_dir: str | Path, stem: str,
                  command: str | None = None) -> tuple[Path, Path]:
     """Write ``<stem>.json`` (rounded, NaN as null, with the command) and ``<stem>.md``."""

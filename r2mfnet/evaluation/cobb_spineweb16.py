@@ -15,9 +15,9 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from r2mfnet.errors import DataError
-from r2mfnet.evaluation.cobb_harness import (Image, Source, evaluate_sources, merged_split_words,
-                                             rows_markdown, source_rows)
+from r2mfnet.errors import ConfigError, DataError
+from r2mfnet.evaluation.cobb_harness import (Image, Source, ensemble_words, evaluate_sources,
+                                             merged_split_words, rows_markdown, source_rows)
 
 SPLITS = ("train", "val", "test", "all")
 
@@ -46,6 +46,27 @@ def checkpoint_split_ids(checkpoint: str | Path, records: Sequence[Any], split: 
                              test_fraction=float(sp.get("test_fraction", 0.15)), seed=int(sp.get("seed", 0)))
     ids = {r.case_id for r in parts[split]}
     return ids, f"the checkpoint's own {split} split ({len(ids)} images)"
+
+
+def check_ensemble_split(manifest: str | Path, checkpoint: str | Path, members: Sequence[str | Path],
+                         split: str) -> None:
+    """Refuse an ensemble member trained on SpineWeb16 that does not hold out the same ``split``
+    (``val``/``test``) images as ``checkpoint``: the evaluated images are the primary's held-out
+    ones (:func:`checkpoint_split_ids`; all images when the primary was trained on other data), and
+    such a member may have trained on them, which would flatter the ensemble. A member trained on
+    other data saw none of them. One-line :class:`ConfigError` naming the member."""
+    if split not in ("val", "test") or not members:
+        return  # train: seen anyway; all: said to include seen images
+    from r2mfnet.data.manifest import load_manifest
+
+    records = load_manifest(manifest, check_images=False)
+    held_out, _ = checkpoint_split_ids(checkpoint, records, split)
+    for member in members:
+        ids, _ = checkpoint_split_ids(member, records, split)  # None: trained on other data
+        if ids is not None and ids != held_out:
+            raise ConfigError(f"ensemble member '{member}' does not hold out the same {split} images as "
+                              f"checkpoint '{checkpoint}' (it may have trained on the evaluated ones); "
+                              "use members trained on the same data split")
 
 
 def spineweb16_images(manifest: str | Path, every: int = 1, limit: int | None = None,
@@ -246,5 +267,6 @@ def spineweb16_markdown(result: dict[str, Any]) -> str:
                   "", rows_markdown(result["rows_consistent"])]
     if result.get("predicted_on"):
         lines += ["", f"Predicted masks: {result['predicted_on']}"
-                  + (f"; checkpoint {result['checkpoint']}" if result.get("checkpoint") else "") + "."]
+                  + (f"; checkpoint {result['checkpoint']}" if result.get("checkpoint") else "")
+                  + ensemble_words(result) + "."]
     return "\n".join(lines) + "\n"

@@ -17,8 +17,8 @@ from typing import Any, Sequence
 import numpy as np
 
 from r2mfnet.errors import DataError
-from r2mfnet.evaluation.cobb_harness import (Image, Source, merged_split_words, progress_bar,
-                                             rows_markdown, source_rows)
+from r2mfnet.evaluation.cobb_harness import (Image, Source, ensemble_words, merged_split_words,
+                                             progress_bar, rows_markdown, source_rows)
 from r2mfnet.evaluation.cobb_spineweb16 import mask_sources
 
 
@@ -134,7 +134,7 @@ def synthetic_markdown(result: dict[str, Any]) -> str:
     """The synthetic evaluation's tables: angles per source and view, then flexibility."""
     lines = [f"Synthetic, {result['n_cases']} cases x 3 views; reference: the generator's angle of "
              "each view (angle 1), the AASCE rule on its landmarks (angles 2, 3)"
-             f"{merged_split_words(result)}.", "", rows_markdown(result["rows"])]
+             f"{merged_split_words(result)}{ensemble_words(result)}.", "", rows_markdown(result["rows"])]
     if result.get("flexibility"):
         lines += ["", "Main-curve flexibility (fraction) vs the generator, cases with a coronal main "
                   "curve >= 10 deg where the measured main curve has the generator's end vertebrae "

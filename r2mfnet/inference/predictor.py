@@ -110,18 +110,21 @@ class Predictor(MaskPredictions):
             return {k: v.float() for k, v in self.model(batch).items()}
 
     def model_probabilities(
-        self, images: Sequence[np.ndarray], batch_size: int = 4, coarse: bool = False, halves: bool = False
+        self, images: Sequence[np.ndarray], batch_size: int = 4, coarse: bool = False, halves: bool = False,
+        tta_flip: bool | None = None,
     ) -> Iterator[tuple[dict[str, np.ndarray], LetterboxTransform]]:
         """Per image, model-size class probabilities ``{"prob": [C, H, W]}`` (and ``"coarse_prob"``
         when ``coarse`` and the model has a coarse stage), flip TTA included, with the letterbox
         transform that maps them back to the image's size. With ``halves`` and flip TTA, also each
-        pass's own probabilities (:func:`~r2mfnet.inference.postprocess.flip_tta`). A generator:
-        one batch in memory."""
+        pass's own probabilities (:func:`~r2mfnet.inference.postprocess.flip_tta`). ``tta_flip``
+        (default: this predictor's) lets an ensemble (:mod:`r2mfnet.inference.ensemble`) run its
+        members with its own setting. A generator: one batch in memory."""
+        flip = self.tta_flip if tta_flip is None else bool(tta_flip)
         for start in range(0, len(images), batch_size):
             prepared = [self.preprocess(img) for img in images[start : start + batch_size]]
             batch = torch.from_numpy(np.stack([p[0] for p in prepared])[:, None]).to(self.device)
             with torch.inference_mode():
-                tta = flip_tta(self.run_model, batch, self.tta_flip, coarse, halves)
+                tta = flip_tta(self.run_model, batch, flip, coarse, halves)
                 probs = {k: v.cpu().numpy() for k, v in tta.items()}
             for i, (_, transform) in enumerate(prepared):
                 yield {k: v[i] for k, v in probs.items()}, transform

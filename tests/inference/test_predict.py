@@ -229,3 +229,36 @@ def test_vertebra_label_checkpoint_reports_named_levels(tmp_path, synthetic_mani
     doc = json.loads((tmp_path / "cli" / "syn00000" / "measurements.json").read_text())
     assert all("vertebra_level" in d for d in doc["views"].values())
     assert (tmp_path / "cli" / "syn00000" / "report_levels.png").is_file()
+
+
+def test_an_ensemble_predicts_end_to_end_and_is_recorded(tmp_path, checkpoint):
+    """``ensemble=[...]``: the written mask is the ensemble's (the members' mean thresholded, the
+    ensemble's own tests), and measurements.json and summary.json name the members."""
+    import torch
+
+    from r2mfnet.checkpoint import save_checkpoint
+    from r2mfnet.inference import build_predictor
+    from r2mfnet.models import create
+    from tests.deploy._helpers import spine_image, write_png
+
+    torch.manual_seed(1)
+    model = create("unet", base_channels=4, depth=2)
+    member = tmp_path / "seed1.pt"
+    save_checkpoint(member, {"model_config": dict(model.model_config), "model": model.state_dict(),
+                             "preprocess": {"input_size": [64, 32], "clahe": False}})
+    image = spine_image(150, 70, seed=1)
+    write_png(tmp_path / "in" / "p01.png", image)
+    out = tmp_path / "out"
+    code = predict_from_cli([f"checkpoint={checkpoint}", f"ensemble=[{member}]", f"input={tmp_path / 'in'}",
+                             f"output_dir={out}", "tta_flip=true", "device=cpu", "progress=false",
+                             "dicom_seg=false"])
+    assert code == 0
+    doc = json.loads((out / "p01" / "measurements.json").read_text())
+    check_measurements(doc, {"coronal"})
+    assert doc["checkpoint"] == str(checkpoint) and doc["ensemble"] == [str(member)]
+    assert json.loads((out / "summary.json").read_text())["ensemble"] == [str(member)]
+    written = cv2.imread(str(out / "p01" / "coronal_mask.png"), cv2.IMREAD_UNCHANGED) > 0
+    ensemble = build_predictor(checkpoint=str(checkpoint), ensemble=[str(member)], device="cpu", tta_flip=True)
+    single = build_predictor(checkpoint=str(checkpoint), device="cpu", tta_flip=True)
+    assert np.array_equal(written, ensemble.predict_mask(image))
+    assert not np.array_equal(written, single.predict_mask(image))  # the member changed the mask
