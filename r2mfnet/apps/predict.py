@@ -41,6 +41,9 @@ def _mask_sources(c: PredictConfig, masks_src: str, settings: dict[str, Any]
                   ) -> tuple[MaskFn | None, MaskFn | None, str]:
     """``(get_mask, get_labels, label)``: where each view's mask (or label map) comes from."""
     if masks_src == "manifest":
+        if c.ensemble:
+            raise ConfigError("ensemble= averages the models' predictions; masks=manifest measures the "
+                              "manifest's own masks and predicts nothing")
         from r2mfnet.data.io import read_mask
 
         def manifest_mask(iv: InputView, raw: np.ndarray) -> np.ndarray:

@@ -81,18 +81,12 @@ def resolve_manifest(cfg: DataConfig) -> Path:
 def load_splits(cfg: DataConfig, manifest: Path | None = None) -> dict[str, list]:
     """``{"train", "val", "test"}`` record lists, split by patient (explicit ``split`` wins)."""
     from r2mfnet.data.manifest import load_manifest
-    from r2mfnet.data.splits import kfold_by_patient, split_by_patient
+    from r2mfnet.data.splits import split_records
 
     records = load_manifest(manifest or resolve_manifest(cfg))
     sp = cfg.split
-    splits = split_by_patient(records, val_fraction=sp.val_fraction, test_fraction=sp.test_fraction, seed=sp.seed)
-    if sp.num_folds > 1:
-        if not 0 <= sp.fold < sp.num_folds:
-            raise ConfigError(f"data.split.fold must be in [0, {sp.num_folds}), got {sp.fold}")
-        pool = splits["train"] + splits["val"]
-        folded = kfold_by_patient(pool, k=sp.num_folds, fold=sp.fold, seed=sp.seed)
-        splits = {"train": folded["train"], "val": folded["val"], "test": splits["test"]}
-    return splits
+    return split_records(records, val_fraction=sp.val_fraction, test_fraction=sp.test_fraction, seed=sp.seed,
+                         num_folds=sp.num_folds, fold=sp.fold)
 
 
 def build_dataset(records: list, cfg: DataConfig, train: bool, seed: int = 0):

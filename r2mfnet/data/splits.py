@@ -14,7 +14,7 @@ import numpy as np
 from r2mfnet.data.manifest import SPLITS, ViewRecord
 from r2mfnet.errors import ConfigError, DataError
 
-__all__ = ["split_by_patient", "kfold_by_patient", "group_by_patient"]
+__all__ = ["split_by_patient", "kfold_by_patient", "group_by_patient", "split_records", "stored_split"]
 
 
 def group_by_patient(records: Sequence[ViewRecord]) -> dict[str, list[ViewRecord]]:
@@ -139,3 +139,31 @@ def kfold_by_patient(
         else:
             out["train"].append(r)
     return out
+
+
+def split_records(
+    records: Sequence[ViewRecord], val_fraction: float = 0.15, test_fraction: float = 0.15,
+    seed: int = 0, num_folds: int = 1, fold: int = 0,
+) -> dict[str, list[ViewRecord]]:
+    """The training run's ``train``/``val``/``test`` split: by patient, then, with
+    ``num_folds > 1``, fold ``fold`` of the train + val patients as ``val`` (test unchanged).
+
+    One function for the trainer and for every application that recomputes a checkpoint's split
+    from its stored data config, so that a fold's validation patients are the ones it held out.
+    """
+    splits = split_by_patient(records, val_fraction=val_fraction, test_fraction=test_fraction, seed=seed)
+    if num_folds > 1:
+        if not 0 <= fold < num_folds:
+            raise ConfigError(f"data.split.fold must be in [0, {num_folds}), got {fold}")
+        folded = kfold_by_patient(splits["train"] + splits["val"], k=num_folds, fold=fold, seed=seed)
+        splits = {"train": folded["train"], "val": folded["val"], "test": splits["test"]}
+    return splits
+
+
+def stored_split(records: Sequence[ViewRecord], split_config: dict) -> dict[str, list[ViewRecord]]:
+    """:func:`split_records` from a checkpoint's stored ``data.split`` section (its defaults
+    for absent keys, as the trainer's config has them)."""
+    sp = split_config or {}
+    return split_records(records, val_fraction=float(sp.get("val_fraction", 0.15)),
+                         test_fraction=float(sp.get("test_fraction", 0.15)), seed=int(sp.get("seed", 0)),
+                         num_folds=int(sp.get("num_folds", 1) or 1), fold=int(sp.get("fold", 0) or 0))

@@ -31,19 +31,17 @@ def checkpoint_split_ids(checkpoint: str | Path, records: Sequence[Any], split: 
                          ) -> tuple[set[str] | None, str]:
     """Case ids of the checkpoint's own ``split`` (``train``/``val``/``test``) of SpineWeb16.
 
-    The patient-level split is recomputed from the data config stored in the checkpoint
-    (:func:`r2mfnet.data.splits.split_by_patient`); ``None`` when the checkpoint was trained on
-    other data (then every image is unseen by it).
+    The patient-level split (and a k-fold run's fold) is recomputed from the data config stored in
+    the checkpoint (:func:`r2mfnet.data.splits.stored_split`); ``None`` when the checkpoint was
+    trained on other data (then every image is unseen by it).
     """
     from r2mfnet.checkpoint import load_checkpoint
-    from r2mfnet.data.splits import split_by_patient
+    from r2mfnet.data.splits import stored_split
 
     data = (load_checkpoint(Path(checkpoint)).get("config") or {}).get("data") or {}
     if data.get("source") != "spineweb16":
         return None, f"checkpoint trained on '{data.get('source', 'unknown')}': all images unseen"
-    sp = data.get("split") or {}
-    parts = split_by_patient(records, val_fraction=float(sp.get("val_fraction", 0.15)),
-                             test_fraction=float(sp.get("test_fraction", 0.15)), seed=int(sp.get("seed", 0)))
+    parts = stored_split(records, data.get("split") or {})
     ids = {r.case_id for r in parts[split]}
     return ids, f"the checkpoint's own {split} split ({len(ids)} images)"
 

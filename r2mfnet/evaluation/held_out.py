@@ -18,16 +18,13 @@ def checkpoint_test_case_ids(checkpoint: Path, records: Sequence[Any], source: s
     Returns ``(ids, note)``; ``ids`` is None when the checkpoint was trained on other data (then
     every image of this data set is unseen by it).
     """
-    from r2mfnet.data.splits import split_by_patient
     from r2mfnet.checkpoint import load_checkpoint
+    from r2mfnet.data.splits import stored_split
 
     state = load_checkpoint(checkpoint)
     data = (state.get("config") or {}).get("data") or {}
     if data.get("source") != source:
         return None, f"checkpoint trained on '{data.get('source', 'unknown')}': all images unseen"
-    sp = data.get("split") or {}
-    splits = split_by_patient(records, val_fraction=float(sp.get("val_fraction", 0.15)),
-                              test_fraction=float(sp.get("test_fraction", 0.15)),
-                              seed=int(sp.get("seed", 0)))
+    splits = stored_split(records, data.get("split") or {})
     ids = {r.case_id for r in splits["test"]}
     return ids, f"the checkpoint's own test split ({len(ids)} images, patients unseen in training)"

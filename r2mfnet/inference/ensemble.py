@@ -58,8 +58,10 @@ def check_members(members: Sequence[Predictor], names: Sequence[str]) -> None:
 
 
 def average_probabilities(maps: Sequence[Mapping[str, np.ndarray]]) -> dict[str, np.ndarray]:
-    """Equal-weight mean, key by key, of the keys every member's map has (float32)."""
-    keys = [k for k in maps[0] if all(k in m for m in maps[1:])]
+    """Equal-weight mean, key by key, of the keys every member's map has with the same shape
+    (float32). A coarse stage's map can differ in channels (1 against 18 classes) where the
+    outputs agree: it is then left out, as for members without one."""
+    keys = [k for k in maps[0] if all(k in m and np.shape(m[k]) == np.shape(maps[0][k]) for m in maps[1:])]
     out: dict[str, np.ndarray] = {}
     for key in keys:
         total = np.array(maps[0][key], dtype=np.float32)  # a copy: the members' arrays stay as they are

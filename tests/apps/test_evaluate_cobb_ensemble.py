@@ -116,3 +116,23 @@ def test_single_checkpoint_commands_do_not_take_ensemble():
 
     assert "ensemble" in names(PredictConfig) and "ensemble" in names(EvaluateCobbConfig)
     assert "ensemble" not in names(EvaluateConfig) | names(VertebraCompareConfig)
+
+
+def test_folds_of_one_split_share_the_test_images_but_not_the_validation_ones(manifest, tmp_path):
+    """k-fold members (same fractions and seed, another fold) trained on each other's validation
+    patients: refused on ``val``, accepted on ``test``, which every fold holds out."""
+    from r2mfnet.data.manifest import load_manifest
+    from r2mfnet.data.splits import stored_split
+    from r2mfnet.evaluation.cobb_spineweb16 import check_ensemble_split
+
+    fold = {**SPLIT, "num_folds": 2}
+    primary = _checkpoint(tmp_path / "fold0.pt", {"source": "spineweb16", "split": {**fold, "fold": 0}})
+    member = _checkpoint(tmp_path / "fold1.pt", {"source": "spineweb16", "split": {**fold, "fold": 1}}, seed=1)
+    records = load_manifest(manifest, check_images=False)
+    a, b = stored_split(records, {**fold, "fold": 0}), stored_split(records, {**fold, "fold": 1})
+    # the premise: the folds differ in validation patients and agree on the test ones
+    assert {r.case_id for r in a["val"]} != {r.case_id for r in b["val"]}
+    assert {r.case_id for r in a["test"]} == {r.case_id for r in b["test"]}
+    with pytest.raises(ConfigError, match=r"^ensemble member '.*fold1\.pt' does not hold out the same val"):
+        check_ensemble_split(manifest, primary, [member], "val")
+    check_ensemble_split(manifest, primary, [member], "test")

@@ -135,7 +135,7 @@ def test_resumed_run_matches_uninterrupted_run(tmp_path, cache_dir):
         assert torch.equal(a[key], b[key]), key
 
 
-def test_paper_budget_starts_and_runs_steps_on_cpu(tmp_path, cache_dir):
+def test_paper_budget_starts_and_runs_a_step_on_cpu(tmp_path, cache_dir):
     """The GPU-scale experiment (full resolution, wide model) must at least run on CPU."""
     overrides = ["experiment=paper", "data=synthetic", f"data.cache_dir={cache_dir}",
                  "data.synthetic.num_cases=6", "data.synthetic.image_height=128", "data.synthetic.image_width=64",
