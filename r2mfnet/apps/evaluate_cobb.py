@@ -3,7 +3,8 @@
 Root config ``configs/evaluate_cobb.yaml``. ``dataset=spineweb16`` (experts' ``angles.csv``) or
 ``synthetic`` (the generator's angles, a set generated once and cached); ``checkpoint=`` adds
 predicted-mask rows (on the checkpoint's ``split``), ``ensemble=[...]`` averages further
-checkpoints' probabilities with it (none trained on the evaluated SpineWeb16 images);
+checkpoints' probabilities with it (on SpineWeb16 with ``split=val|test`` each member is checked
+to have trained on none of the evaluated images: it holds out the same ones, or trained on other data);
 ``budget=true`` gives the error budget of that checkpoint instead. Writes ``measure_eval.json``
 and ``measure_eval.md`` (or ``cobb_budget.*`` and ``worst/``) into ``output_dir`` (default
 ``outputs/measure_eval/<dataset>``).

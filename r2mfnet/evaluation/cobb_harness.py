@@ -215,8 +215,9 @@ def merged_split_words(result: Mapping[str, Any]) -> str:
 
 
 def ensemble_words(result: Mapping[str, Any]) -> str:
-    """``"; ensemble: probabilities averaged with b.pt, c.pt"`` for a report's line naming the
-    checkpoint (empty for one checkpoint: ``result`` records ``ensemble`` only when there is one)."""
+    """``"; ensemble: probabilities averaged with b.pt, c.pt"``, put right after a report's
+    ``checkpoint a.pt`` so that the line names the primary too (empty for one checkpoint:
+    ``result`` records ``ensemble`` only when there is one)."""
     members = result.get("ensemble") or []
     return f"; ensemble: probabilities averaged with {', '.join(map(str, members))}" if members else ""
 

@@ -131,10 +131,14 @@ def evaluate_synthetic(
 
 
 def synthetic_markdown(result: dict[str, Any]) -> str:
-    """The synthetic evaluation's tables: angles per source and view, then flexibility."""
+    """The synthetic evaluation's tables: angles per source and view, then flexibility. With an
+    ensemble the first line also names the checkpoint its members are averaged with (as the
+    SpineWeb16 report's: ``checkpoint a.pt; ensemble: probabilities averaged with b.pt``)."""
+    primary = (f"; checkpoint {result['checkpoint']}"
+               if result.get("ensemble") and result.get("checkpoint") else "")
     lines = [f"Synthetic, {result['n_cases']} cases x 3 views; reference: the generator's angle of "
              "each view (angle 1), the AASCE rule on its landmarks (angles 2, 3)"
-             f"{merged_split_words(result)}{ensemble_words(result)}.", "", rows_markdown(result["rows"])]
+             f"{merged_split_words(result)}{primary}{ensemble_words(result)}.", "", rows_markdown(result["rows"])]
     if result.get("flexibility"):
         lines += ["", "Main-curve flexibility (fraction) vs the generator, cases with a coronal main "
                   "curve >= 10 deg where the measured main curve has the generator's end vertebrae "

@@ -408,7 +408,8 @@ class R2MFNet(SegmentationModel):
         coarse network on ``x`` shrunk to ``coarse_size`` -> box around its mask (eval) or the
         jittered ground-truth box (training) -> the fine network on ``roi_align`` crops of the
         image, of the coarse logits (as probability, and as the residual base) and of each
-        coarse decoder feature (MC-Skip) -> its logits pasted into the upsampled coarse logits.
+        coarse decoder feature MC-Skip reads (level >= ``mcskip_from_level``; lower levels are
+        passed on uncropped, unread) -> its logits pasted into the upsampled coarse logits.
         """
         size = tuple(x.shape[-2:])
         coarse_input = roi.resize(x, self.coarse_size)

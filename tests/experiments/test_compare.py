@@ -106,6 +106,8 @@ def test_cobb_table_averages_the_end_plate_rows_over_seeds(tmp_path):
         (tmp_path / f"r2mfnet_seed{seed}").mkdir()
         (tmp_path / f"r2mfnet_seed{seed}" / "result.json").write_text(json.dumps(result(seed, *args)))
     table = comparison.cobb_table(tmp_path, ["r2mfnet", "unet"])
+    # smape_pct is the three angles' SMAPE, and the header says so (it once said "main-angle")
+    assert table.splitlines()[0].startswith("| model | SMAPE, 3 angles (%) | main-angle MAE (°) |")
     assert table.splitlines()[2] == "| r2mfnet | 25.0 | 8.00 | 90, 90 | 3, 5 | 2 |"  # centreline rows ignored
     assert "unet" not in table  # no runs: no row
 
