@@ -150,3 +150,14 @@ def test_a_copy_with_other_settings_runs_its_members_with_them(two):
     recipe.tta_flip = False
     assert np.array_equal(recipe.predict_probability(IMAGES[0]), plain.predict_probability(IMAGES[0]))
     assert not np.allclose(ens.predict_probability(IMAGES[0]), plain.predict_probability(IMAGES[0]), atol=1e-4)
+
+
+def test_a_map_every_member_has_is_averaged_unless_its_shapes_differ():
+    """The coarse map of two cascades is their mean; a 1-channel and an 18-channel coarse map
+    (coarse_classes 1 against null) cannot be averaged and are left out, as for a U-Net member."""
+    one = {"prob": np.zeros((1, 2, 2), np.float32), "coarse_prob": np.ones((1, 2, 2), np.float32)}
+    two = {"prob": np.ones((1, 2, 2), np.float32), "coarse_prob": np.zeros((1, 2, 2), np.float32)}
+    out = average_probabilities([one, two])
+    np.testing.assert_allclose(out["coarse_prob"], 0.5, atol=1e-7)
+    wide = {"prob": np.ones((1, 2, 2), np.float32), "coarse_prob": np.zeros((18, 2, 2), np.float32)}
+    assert set(average_probabilities([one, wide])) == {"prob"}
