@@ -43,7 +43,7 @@ How
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import NamedTuple, Sequence
+from typing import Callable, NamedTuple, Sequence
 
 import numpy as np
 from scipy import ndimage
@@ -570,12 +570,20 @@ def cobb_from_vertebrae(vertebrae: Sequence[VertebraTilt], min_curve_deg: float 
     return _result(curves, tilts, pos, "mask_vertebrae")
 
 
+TiltRefiner = Callable[[Sequence[VertebraTilt]], list[VertebraTilt]]
+"""Re-reads the mask's vertebrae's tilts from elsewhere (e.g. the radiograph itself:
+:class:`r2mfnet.inference.corner_refiner.CornerRefiner`), one vertebra for one, same order."""
+
+
 def cobb_from_mask_vertebrae(
-    mask: np.ndarray, min_curve_deg: float = 5.0, anatomy: bool = True, **kwargs
+    mask: np.ndarray, min_curve_deg: float = 5.0, anatomy: bool = True,
+    refine: TiltRefiner | None = None, **kwargs
 ) -> tuple[Centreline, CobbResult]:
     """Centreline and Cobb angles of a spine mask by the end-plate method.
 
-    ``kwargs`` go to :func:`vertebra_tilts` (``tilt_fit``, ``merged_split``, ...). The
+    ``kwargs`` go to :func:`vertebra_tilts` (``tilt_fit``, ``merged_split``, ...). ``refine``,
+    if given, replaces the vertebrae's tilts before anything else reads them (the mask still
+    says where each vertebra is, the refiner how it is tilted). The
     vertebrae then pass the anatomical sanity rule
     (:func:`r2mfnet.measure.sanity.check_anatomy`: pieces of the sacrum below L5 and the like
     dropped, at most 17 vertebrae, doubtful results flagged in ``CobbResult.flags``) unless
@@ -587,6 +595,8 @@ def cobb_from_mask_vertebrae(
     from r2mfnet.measure.sanity import check_anatomy
 
     cl, vts = vertebra_tilts(mask, **kwargs)
+    if refine is not None:
+        vts = list(refine(vts))
     if not anatomy:
         return cl, cobb_from_vertebrae(vts, min_curve_deg)
     check = check_anatomy(vts)

@@ -1,0 +1,131 @@
+"""Vertebra tilts read from the radiograph by the corner network, where a mask found each vertebra.
+
+Why
+    The end-plate method (:mod:`r2mfnet.measure.vertebrae`) reads each tilt from the outline of
+    a mask predicted at the model's input size; that outline is most of the Cobb angle's error
+    (``docs/clinical.md``). The corner network (:mod:`r2mfnet.models.corners`) looks at the
+    radiograph at full resolution instead. The mask still does what it does well: find the
+    vertebrae, order them and give each a first tilt and width; so any model's masks (or
+    another library's) go through the same refinement.
+How
+    For each vertebra measured on its own outline (``source`` ``"shape"`` or ``"split"``, with a
+    width), a crop is cut at its centre, turned by its mask tilt, of side
+    :data:`~r2mfnet.data.vertebra_crops.SIDE_PER_WIDTH` x its width; the network's corners give
+    the tilt left in the crop, which is added. ``passes=2`` cuts a second crop on the first
+    answer (centre of the corners, new tilt). With ``flip=True`` the mirrored crop is read too and
+    the two answers averaged (as the masks' flip TTA). Fallback samples of the centreline are
+    left as they are.
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import Callable, Protocol, Sequence, TypeVar
+
+import numpy as np
+import torch
+
+from r2mfnet.data.vertebra_crops import (SIDE_PER_WIDTH, CropFrame, extract_crop, flip_crop, grey_image,
+                                         midline_tilt_uv)
+from r2mfnet.models.corners import CornerNet
+
+
+class PlacedVertebra(Protocol):
+    """What the refiner reads of a vertebra: :class:`r2mfnet.measure.vertebrae.VertebraTilt`
+    (a dataclass; named here by its fields, as inference sits below the measurement layer)."""
+
+    x: float
+    y: float
+    tilt_deg: float
+    source: str
+    width: float
+
+
+V = TypeVar("V", bound=PlacedVertebra)
+
+REFINED_SOURCES = ("shape", "split")
+"""Vertebrae whose tilt the refiner re-reads: those measured on their own outline."""
+
+
+class CornerRefiner:
+    """Re-reads vertebra tilts with a trained :class:`CornerNet` (see module doc)."""
+
+    def __init__(self, model: CornerNet, passes: int = 1, flip: bool = True):
+        if passes < 1:
+            raise ValueError(f"passes must be at least 1, got {passes}")
+        self.model = model.eval()
+        self.passes = int(passes)
+        self.flip = bool(flip)
+
+    @classmethod
+    def from_file(cls, path: str | Path, **kwargs) -> "CornerRefiner":
+        """A refiner from a corner checkpoint written by :func:`save_corner_net` (loaded with
+        ``weights_only=True``: the file is data, never code)."""
+        return cls(load_corner_net(path), **kwargs)
+
+    @torch.no_grad()
+    def _corners(self, crops: np.ndarray) -> np.ndarray:
+        x = torch.from_numpy(np.ascontiguousarray(crops[:, None], dtype=np.float32))
+        uv = self.model(x).numpy().astype(np.float64)
+        if self.flip:
+            flipped = torch.from_numpy(np.ascontiguousarray(crops[:, None, :, ::-1], dtype=np.float32))
+            _, back = flip_crop(crops[0], self.model(flipped).numpy().astype(np.float64))
+            uv = 0.5 * (uv + back)
+        return uv
+
+    def frames(self, image: np.ndarray, vertebrae: Sequence[PlacedVertebra]) -> dict[int, CropFrame]:
+        """The final crop frame of each refined vertebra (by index): turned by the refined tilt,
+        centred on the read corners."""
+        grey = grey_image(image)
+        size = self.model.size
+        frames = {i: CropFrame(v.x, v.y, v.tilt_deg, SIDE_PER_WIDTH * v.width)
+                  for i, v in enumerate(vertebrae) if v.source in REFINED_SOURCES and v.width > 0}
+        for _ in range(self.passes):
+            if not frames:
+                break
+            keys = list(frames)
+            crops = np.stack([extract_crop(grey, frames[k], size) for k in keys])
+            uv = self._corners(crops)
+            for k, c in zip(keys, uv):
+                f = frames[k]
+                centre = f.to_image(c.mean(axis=0))
+                turn = (float(midline_tilt_uv(c)) + 90.0) % 180.0 - 90.0  # a mid-line has no direction
+                frames[k] = CropFrame(float(centre[0]), float(centre[1]), f.tilt_deg + turn, f.side)
+        return frames
+
+    def refine(self, image: np.ndarray, vertebrae: Sequence[V]) -> list[V]:
+        """The vertebrae with their tilts read from ``image`` (positions and levels kept)."""
+        frames = self.frames(image, vertebrae)
+        return [replace(v, tilt_deg=frames[i].tilt_deg) if i in frames else v
+                for i, v in enumerate(vertebrae)]
+
+    def for_image(self, image: np.ndarray) -> Callable[[Sequence[V]], list[V]]:
+        """The ``refine=`` of :func:`~r2mfnet.measure.vertebrae.cobb_from_mask_vertebrae` for one
+        radiograph."""
+        return lambda vertebrae: self.refine(image, vertebrae)
+
+
+def save_corner_net(model: CornerNet, path: str | Path, extra: dict | None = None) -> Path:
+    """Write a corner checkpoint: its weights, its crop size and ``extra`` (plain values)."""
+    from r2mfnet.checkpoint import save_checkpoint
+
+    state = {"kind": "corner_net", "model_config": {"name": "corner_net", "size": model.size},
+             "model": {k: v.detach().cpu() for k, v in model.state_dict().items()}}
+    state.update(extra or {})
+    return save_checkpoint(path, state)
+
+
+def load_corner_net(path: str | Path) -> CornerNet:
+    """A :class:`CornerNet` from :func:`save_corner_net`'s file; one-line error for another file."""
+    from r2mfnet.checkpoint import load_checkpoint
+    from r2mfnet.errors import CheckpointError
+
+    state = load_checkpoint(Path(path))
+    if state.get("kind") != "corner_net":
+        raise CheckpointError(f"'{path}' is not a corner-network checkpoint (train one with r2mfnet-train-corners)")
+    model = CornerNet(int(state["model_config"]["size"]))
+    try:
+        model.load_state_dict(state["model"])
+    except (RuntimeError, KeyError) as exc:
+        raise CheckpointError(f"'{path}': corner-network weights do not fit: {str(exc).splitlines()[0]}") from None
+    return model.eval()
