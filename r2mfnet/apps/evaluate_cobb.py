@@ -46,6 +46,7 @@ class EvaluateCobbConfig(EnsemblePredictorKeys, OutputDirKeys, CommandConfig):
     seed: int = MISSING
     image_size: List[int] = image_size_field()
     progress: bool = MISSING
+    corners: Optional[str] = MISSING
 
 
 def _methods(value: Any) -> list[str]:
@@ -84,7 +85,11 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         raise ConfigError("budget=true needs dataset=spineweb16 and checkpoint=PATH")
     if c.ensemble and not checkpoint:
         raise ConfigError("ensemble= needs checkpoint=PATH: the members are averaged with it")
+    if c.corners and (dataset != "spineweb16" or not checkpoint or c.budget):
+        raise ConfigError("corners= needs dataset=spineweb16 and checkpoint=PATH, without budget=true: "
+                          "it adds a row of the predicted masks with their tilts read by the corner network")
     predictor = build_predictor(c) if checkpoint else None
+    corners = _corner_refiner(c.corners) if c.corners else None
     out = Path(c.output_dir) if c.output_dir else Path("outputs") / "measure_eval" / dataset
     if dataset == "spineweb16":
         from r2mfnet.data.spineweb16 import default_root, prepare_spineweb16
@@ -102,7 +107,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         result = evaluate_spineweb16(
             manifest, root=root, predictor=predictor, checkpoint=checkpoint, split=split,
             methods=methods, every=c.every, limit=c.limit, progress=c.progress, gt_at=c.gt_at,
-            merged_split=c.merged_split)
+            merged_split=c.merged_split, corners=corners)
         markdown = spineweb16_markdown
     else:
         from r2mfnet.data.synthetic import ensure_dataset
@@ -117,6 +122,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     if checkpoint:
         result["checkpoint"] = str(checkpoint)
         result.update(_ensemble_record(c))
+        if c.corners:
+            result["corners"] = str(c.corners)
     from r2mfnet.evaluation.cobb_harness import write_report
 
     md = markdown(result)
@@ -124,6 +131,13 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     print(md)
     print(f"written: {j} and {m}")
     return result
+
+
+def _corner_refiner(path: str) -> Any:
+    """The corner network of ``corners=`` (loaded as data only), with the kept settings."""
+    from r2mfnet.inference.corner_refiner import CornerRefiner
+
+    return CornerRefiner.from_file(path)
 
 
 def _ensemble_record(c: EvaluateCobbConfig) -> dict[str, Any]:

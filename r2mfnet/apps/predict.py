@@ -12,7 +12,7 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 import numpy as np
 from omegaconf import MISSING, DictConfig
@@ -35,6 +35,7 @@ class PredictConfig(PredictorKeys, OutputDirKeys, CommandConfig):
     merged_split: str = MISSING  # centreline | expected (r2mfnet.measure.vertebrae.MERGED_SPLITS)
     masks: str = MISSING
     progress: bool = MISSING
+    corners: Optional[str] = MISSING
 
 
 def _mask_sources(c: PredictConfig, masks_src: str, settings: dict[str, Any]
@@ -95,19 +96,29 @@ def run(cfg: DictConfig) -> int:
     if method not in METHODS:
         raise ConfigError(f"method must be one of {', '.join(METHODS)}, got '{method}'")
     check_merged_split(c.merged_split)
+    if c.corners and method != "vertebrae":
+        raise ConfigError(f"corners= reads each vertebra's tilt for the end-plate method: use method=vertebrae, "
+                          f"not '{method}'")
+    corners = None
+    if c.corners:
+        from r2mfnet.inference.corner_refiner import CornerRefiner
+
+        corners = CornerRefiner.from_file(c.corners)
     cases, ignored, kind = collect_inputs(str(input_path), masks_src)
     settings: dict[str, Any] = {"created_by": "scripts/predict.py", "input": str(input_path),
                                 "input_kind": kind, "masks": masks_src}
     if kind != "manifest":
         settings["view_rule"] = VIEW_RULE
     get_mask, get_labels, label = _mask_sources(c, masks_src, settings)
+    if c.corners:
+        settings["corners"] = str(c.corners)
     from r2mfnet.apps.predict_dicom import dicom_seg_writer
 
     write_seg = dicom_seg_writer(c.dicom_seg) if masks_src == "predicted" else None
     summary = run_predictions(cases, Path(output_dir), get_mask, settings, method, label,
                               progress=c.progress, ignored=ignored,
                               get_labels=get_labels, write_extra=write_seg,
-                              merged_split=c.merged_split)
+                              merged_split=c.merged_split, corners=corners)
     n_views = sum(len(c.views) for c in cases)
     print(f"\n{len(cases)} case(s), {n_views} view(s) processed; results in {summary.output_dir}")
     measured = sum(1 for c in summary.cases for v in c["views"].values() if v["measured"])

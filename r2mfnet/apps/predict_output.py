@@ -89,6 +89,7 @@ def process_case(
     get_labels: MaskFn | None = None,
     write_extra: ExtraFn | None = None,
     merged_split: str = "centreline",
+    corners: Any = None,
 ) -> tuple[dict[str, Any], list[dict[str, str]]]:
     """Predict, measure and write one case; return its ``measurements.json`` dict and failures.
 
@@ -111,15 +112,21 @@ def process_case(
 
     ``merged_split`` (the end-plate method's: :func:`~r2mfnet.measure.vertebrae.vertebra_tilts`)
     is used for the views and the TTA halves alike and recorded beside ``tilt_method``.
+
+    ``corners`` (a :class:`~r2mfnet.inference.corner_refiner.CornerRefiner`) reads each
+    vertebra's tilt from the view's radiograph where the mask found it (end-plate method; the
+    views and the TTA halves alike).
     """
     from r2mfnet.measure.case import case_picture, measure_case, method_kwargs
 
     kwargs = method_kwargs(method, merged_split)
     read = _read_views(case, folder, get_mask, get_labels, write_extra)
     masks, images, files = read.masks, read.images, read.files
-    measured = measure_case(masks, case_id=case.case_id, method=method, **kwargs) if masks else None
+    refine_views = {v: corners.for_image(images[v]) for v in masks} if corners is not None else None
+    measured = (measure_case(masks, case_id=case.case_id, method=method, refine_views=refine_views, **kwargs)
+                if masks else None)
     views_out = _view_entries(case, measured, read.view_errors)
-    _add_tta_halves(views_out, read.halves, method, kwargs)
+    _add_tta_halves(views_out, read.halves, method, kwargs, refine_views)
     if measured is not None and measured.views:
         picture = case_picture(measured, images, masks, subtitle=mask_label)
         write_png(folder / "report.png", picture)
@@ -235,16 +242,19 @@ def _view_entries(case: InputCase, measured: Any, view_errors: Mapping[str, dict
 
 
 def _add_tta_halves(views_out: dict[str, Any], halves: Mapping[str, tuple[np.ndarray, np.ndarray]],
-                    method: str, kwargs: Mapping[str, Any]) -> None:
+                    method: str, kwargs: Mapping[str, Any],
+                    refine_views: Mapping[str, Any] | None = None) -> None:
     """Each measured view's ``tta_halves`` entry from its two half masks (predicted with it),
-    measured like the view (``method``, ``kwargs``)."""
+    measured like the view (``method``, ``kwargs``, its ``refine``)."""
     if not halves:
         return
+    from r2mfnet.measure.case import view_refine
     from r2mfnet.measure.review_flags import tta_halves_entry
 
     for view, (plain, mirrored) in halves.items():
         if views_out.get(view, {}).get("measured"):
-            views_out[view]["tta_halves"] = tta_halves_entry(plain, mirrored, method, **kwargs)
+            views_out[view]["tta_halves"] = tta_halves_entry(plain, mirrored, method, **kwargs,
+                                                             **view_refine(refine_views, view, method))
 
 
 def _vertebra_levels(labels: Mapping[str, np.ndarray], images: Mapping[str, np.ndarray],
@@ -301,6 +311,7 @@ def run_predictions(
     get_labels: MaskFn | None = None,
     write_extra: ExtraFn | None = None,
     merged_split: str = "centreline",
+    corners: Any = None,
 ) -> PredictSummary:
     """Process every case (see :func:`process_case`), then write ``summary.json``/``.csv``."""
     from r2mfnet.measure.case import method_kwargs
@@ -322,7 +333,7 @@ def run_predictions(
     results: list[tuple[str, dict[str, Any]]] = []
     for case, name in iterator:
         result, failures = process_case(case, out / name, get_mask, settings, method, mask_label, get_labels,
-                                        write_extra, merged_split=merged_split)
+                                        write_extra, merged_split=merged_split, corners=corners)
         for f in failures:
             msg = f"r2mfnet: skipped unreadable input {f['input']}: {f['error']}"
             (bar.write if bar is not None else print)(msg)

@@ -4,7 +4,7 @@ Why
     A mask read at the model's input size (256 x 128) loses the end plates' outline: most of the
     Cobb angle's error budget is there (``docs/clinical.md``). A vertebra seen in the radiograph
     itself, at full resolution and turned so that it lies about level, shows its end plates;
-    a small network can read its four corners from such a crop (:mod:`r2mfnet.models.corners`).
+    a small network can read its four corners from such a crop (:mod:`r2mfnet.models.corner_net`).
 How
     A crop is a square of side ``side`` pixels of the radiograph, centred on a point and turned by
     a tilt (degrees, positive = right end lower, as :func:`r2mfnet.geometry.vertebra_tilts_deg`),

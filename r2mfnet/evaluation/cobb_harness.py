@@ -60,6 +60,10 @@ class Source:
     label: str = ""
     measure_kwargs: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     """Per tilt method, keywords for the measurement (``{"vertebrae": {"anatomy": False}}``)."""
+    refine: Callable[[Image, dict], Callable] | None = None
+    """``(image, memo) -> refine`` of the end-plate method for this image
+    (:func:`~r2mfnet.measure.vertebrae.cobb_from_mask_vertebrae`'s ``refine``: e.g. the corner
+    network reading the tilts from the radiograph); ``None``: the masks' own tilts."""
 
 
 def measure_labels_triple(labels: np.ndarray, image_height: int) -> tuple[list[float] | None, dict[str, Any]]:
@@ -104,9 +108,11 @@ def measure_source(source: Source, image: Image, memo: dict, methods: Sequence[s
         return {keys[0]: measure_labels_triple(np.asarray(value), image.shape[0])}
     out = {}
     for key, method in zip(keys, methods):
+        extra = ({"refine": source.refine(image, memo)}
+                 if source.refine is not None and method == "vertebrae" else {})
         tri, err = measure_triple(np.asarray(value, dtype=bool), method,
                                   **{**method_kwargs(method, merged_split),
-                                     **source.measure_kwargs.get(method, {})})
+                                     **source.measure_kwargs.get(method, {}), **extra})
         out[key] = (tri, {"error": err} if err else {})
     return out
 

@@ -179,14 +179,25 @@ def predicted_mask(predictor: Any, key: str = "pred_mask") -> Callable[[Image, d
 
 
 def mask_sources(predictor: Any = None, gt_at: Sequence[int] | None = None,
-                 gt_name: str = "gt", pred_name: str = "pred") -> list[Source]:
-    """Ground-truth masks, optionally through an input size, optionally a predictor's masks."""
+                 gt_name: str = "gt", pred_name: str = "pred", corners: Any = None) -> list[Source]:
+    """Ground-truth masks, optionally through an input size, optionally a predictor's masks, and
+    with a corner refiner (:class:`~r2mfnet.inference.corner_refiner.CornerRefiner`) the same
+    predicted masks with their tilts read by it (row ``pred_corners``), side by side."""
     sources = [Source(gt_name, "mask", gt_mask, "ground-truth masks")]
     if gt_at is not None:
         sources.append(gt_at_size(gt_at))
     if predictor is not None:
         sources.append(Source(pred_name, "mask", predicted_mask(predictor), "predicted masks"))
+        if corners is not None:
+            sources.append(Source(f"{pred_name}_corners", "mask", predicted_mask(predictor),
+                                  "predicted masks, tilts from the corner network",
+                                  refine=corner_refine(corners)))
     return sources
+
+
+def corner_refine(refiner: Any) -> Callable[[Image, dict], Callable]:
+    """The :attr:`Source.refine` of a corner refiner: it reads each image's radiograph."""
+    return lambda image, memo: refiner.for_image(raw_image(image, memo))
 
 
 # ----------------------------------------------------------------------------- harness
@@ -221,8 +232,13 @@ def evaluate_spineweb16(
     progress: bool = True,
     gt_at: Sequence[int] | None = None,
     merged_split: str = "centreline",
+    corners: Any = None,
 ) -> dict[str, Any]:
     """Angles from landmarks, ground-truth masks and (optionally) predicted masks vs ``angles.csv``.
+
+    ``corners`` (a :class:`~r2mfnet.inference.corner_refiner.CornerRefiner`, with a predictor)
+    adds the row ``pred_corners/vertebrae``: the same predicted masks, their tilts read from the
+    radiograph by the corner network.
 
     ``gt_at=(height, width)`` adds rows ``gt@<h>x<w>/<method>`` (:func:`gt_at_size`). With a
     ``predictor`` (and its ``checkpoint``), every row is computed on the checkpoint's own
@@ -239,7 +255,7 @@ def evaluate_spineweb16(
     use_split = split if predictor is not None and checkpoint is not None else "all"
     images, note = spineweb16_images(manifest, every, limit, checkpoint if predictor is not None else None,
                                      use_split)
-    sources = landmark_sources(root) + mask_sources(predictor, gt_at)
+    sources = landmark_sources(root) + mask_sources(predictor, gt_at, corners=corners)
     done = evaluate_sources(images, sources, methods, progress, "SpineWeb16 angles",
                             merged_split=merged_split)
     return {

@@ -3,7 +3,7 @@
 Why
     The end-plate method (:mod:`r2mfnet.measure.vertebrae`) reads each tilt from the outline of
     a mask predicted at the model's input size; that outline is most of the Cobb angle's error
-    (``docs/clinical.md``). The corner network (:mod:`r2mfnet.models.corners`) looks at the
+    (``docs/clinical.md``). The corner network (:mod:`r2mfnet.models.corner_net`) looks at the
     radiograph at full resolution instead. The mask still does what it does well: find the
     vertebrae, order them and give each a first tilt and width; so any model's masks (or
     another library's) go through the same refinement.
@@ -27,7 +27,7 @@ import torch
 
 from r2mfnet.data.vertebra_crops import (SIDE_PER_WIDTH, CropFrame, extract_crop, flip_crop, grey_image,
                                          midline_tilt_uv)
-from r2mfnet.models.corners import CornerNet
+from r2mfnet.models.corner_net import CornerNet
 
 
 class PlacedVertebra(Protocol):
@@ -109,7 +109,8 @@ def save_corner_net(model: CornerNet, path: str | Path, extra: dict | None = Non
     """Write a corner checkpoint: its weights, its crop size and ``extra`` (plain values)."""
     from r2mfnet.checkpoint import save_checkpoint
 
-    state = {"kind": "corner_net", "model_config": {"name": "corner_net", "size": model.size},
+    state = {"kind": "corner_net", "model_config": {"name": "corner_net", "size": model.size,
+                                                    "head": model.head_kind},
              "model": {k: v.detach().cpu() for k, v in model.state_dict().items()}}
     state.update(extra or {})
     return save_checkpoint(path, state)
@@ -123,9 +124,10 @@ def load_corner_net(path: str | Path) -> CornerNet:
     state = load_checkpoint(Path(path))
     if state.get("kind") != "corner_net":
         raise CheckpointError(f"'{path}' is not a corner-network checkpoint (train one with r2mfnet-train-corners)")
-    model = CornerNet(int(state["model_config"]["size"]))
     try:
+        config = state["model_config"]
+        model = CornerNet(int(config["size"]), head=str(config.get("head", "flatten")))
         model.load_state_dict(state["model"])
-    except (RuntimeError, KeyError) as exc:
+    except (RuntimeError, KeyError, TypeError, ValueError) as exc:
         raise CheckpointError(f"'{path}': corner-network weights do not fit: {str(exc).splitlines()[0]}") from None
     return model.eval()

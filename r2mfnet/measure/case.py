@@ -106,17 +106,26 @@ def measure_view(view: str, mask: np.ndarray, method: str = "centreline",
     return ViewMeasurement(view, cl, cobb, None)
 
 
+def view_refine(refine_views: Mapping[str, Any] | None, view: str, method: str) -> dict[str, Any]:
+    """``{"refine": ...}`` for one view's end-plate measurement when one is given, else ``{}``."""
+    if method != "vertebrae" or not refine_views or view not in refine_views:
+        return {}
+    return {"refine": refine_views[view]}
+
+
 def measure_case(
     masks: Mapping[str, np.ndarray], case_id: str = "", method: str = "centreline",
-    **kwargs: Any
+    refine_views: Mapping[str, Any] | None = None, **kwargs: Any
 ) -> CaseMeasurement:
     """Measure every view in ``masks`` (``{view: bool mask}``), then flexibility if possible.
 
     Views are kept in ``VIEWS`` order (others after, as given). ``method`` and ``kwargs`` go to
-    :func:`measure_view`.
+    :func:`measure_view`; ``refine_views`` (``{view: refine}``, the end-plate method only) gives
+    a view's :func:`~r2mfnet.measure.vertebrae.cobb_from_mask_vertebrae` its ``refine``.
     """
     order = [v for v in VIEWS if v in masks] + [v for v in masks if v not in VIEWS]
-    views = {v: measure_view(v, masks[v], method=method, **kwargs) for v in order}
+    views = {v: measure_view(v, masks[v], method=method, **kwargs, **view_refine(refine_views, v, method))
+             for v in order}
     flex = flexibility_from_views({v: m.cobb for v, m in views.items()})
     return CaseMeasurement(case_id, views, flex)
 

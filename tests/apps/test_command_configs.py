@@ -28,11 +28,13 @@ COMMANDS: dict[str, tuple[list[str], str]] = {
     "vertebra_picture": ([], "seed"),
     "model_summary": ([], "depth"),
     "make_synthetic": ([], "num_cases"),
+    "train_corners": ([], "epochs"),
 }
 SCHEMAS = {"evaluate": "EvaluateConfig", "predict": "PredictConfig", "evaluate_cobb": "EvaluateCobbConfig",
            "export": "ExportConfig", "benchmark": "BenchmarkConfig", "compare": "CompareConfig",
            "vertebra_compare": "VertebraCompareConfig", "vertebra_picture": "VertebraPictureConfig",
-           "model_summary": "ModelSummaryConfig", "make_synthetic": "MakeSyntheticConfig"}
+           "model_summary": "ModelSummaryConfig", "make_synthetic": "MakeSyntheticConfig",
+           "train_corners": "TrainCornersConfig"}
 # old spelling -> (command, new spelling): what users typed before the one-spelling change
 OLD_SPELLINGS = [
     ("out", "benchmark", "output_file"), ("size", "benchmark", "image_size"),

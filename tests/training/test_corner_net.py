@@ -13,8 +13,8 @@ from r2mfnet.data.vertebra_crops import Jitter, jittered_frames, midline_tilt_uv
 from r2mfnet.errors import CheckpointError
 from r2mfnet.inference.corner_refiner import CornerRefiner, load_corner_net, save_corner_net
 from r2mfnet.measure.vertebrae import VertebraTilt, cobb_from_mask_vertebrae
-from r2mfnet.models.corners import CornerNet
-from r2mfnet.training.corners import (CornerTrainConfig, LandmarkImage, crops_and_targets, predict_corners,
+from r2mfnet.models.corner_net import CornerNet
+from r2mfnet.training.corner_training import (CornerTrainConfig, LandmarkImage, crops_and_targets, predict_corners,
                                       tilt_error_deg, train_corner_net)
 
 
@@ -43,6 +43,24 @@ def test_corner_net_gives_four_corners_per_crop_and_refuses_a_bad_size():
     assert net(torch.zeros(3, 1, 32, 32)).shape == (3, 4, 2)
     with pytest.raises(ValueError, match="multiple"):
         CornerNet(40)
+
+
+def test_soft_argmax_finds_a_peak_at_its_pixel_centre_and_the_head_builds_and_loads(tmp_path):
+    from r2mfnet.models.corner_net import SoftArgmax
+
+    maps = torch.full((1, 2, 4, 8), -1e4)
+    maps[0, 0, 1, 6] = 0.0  # one sharp peak: row 1 of 4, column 6 of 8
+    maps[0, 1] = 0.0  # flat: the centre
+    xy = SoftArgmax()(maps)
+    torch.testing.assert_close(xy, torch.tensor([[[(6.5 / 8) * 2 - 1, (1.5 / 4) * 2 - 1], [0.0, 0.0]]]))
+    net = CornerNet(32, head="soft_argmax")
+    assert net(torch.zeros(2, 1, 32, 32)).shape == (2, 4, 2)
+    with pytest.raises(ValueError, match="head must be one of"):
+        CornerNet(32, head="mlp")
+    loaded = load_corner_net(save_corner_net(net, tmp_path / "sa.pt"))
+    assert loaded.head_kind == "soft_argmax"
+    x = torch.randn(2, 1, 32, 32)
+    torch.testing.assert_close(loaded(x), net.eval()(x))
 
 
 def test_tilt_error_is_the_mid_line_difference_wrapped():

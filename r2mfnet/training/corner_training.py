@@ -1,4 +1,4 @@
-"""Training the corner network on landmark radiographs (:mod:`r2mfnet.models.corners`).
+"""Training the corner network on landmark radiographs (:mod:`r2mfnet.models.corner_net`).
 
 Why a loop of its own
     The segmentation trainer's stages, validation Dice and resume serve full images and masks;
@@ -22,7 +22,7 @@ from torch import nn
 
 from r2mfnet.data.vertebra_crops import (CropFrame, Jitter, extract_crop, flip_crop, grey_image,
                                          jittered_frames, midline_tilt_uv, vertebra_frames)
-from r2mfnet.models.corners import CornerNet
+from r2mfnet.models.corner_net import CornerNet
 
 
 @dataclass(frozen=True)
@@ -43,6 +43,7 @@ class CornerTrainConfig:
     lr: float = 2e-3
     weight_decay: float = 1e-4
     size: int = 64
+    head: str = "soft_argmax"
     seed: int = 0
     jitter: Jitter = field(default_factory=Jitter)
 
@@ -79,15 +80,12 @@ def predict_corners(model: nn.Module, crops: np.ndarray, batch_size: int = 256) 
 
 
 def landmark_images(records: Sequence, read: Callable[[str], np.ndarray]) -> list[LandmarkImage]:
-    """The records' radiographs (grey) with the corners of their landmarks JSON."""
-    import json
-    from pathlib import Path
+    """The records' radiographs (grey) with the corners of their landmarks JSON (a bad JSON is a
+    one-line :class:`~r2mfnet.errors.DataError` naming the file)."""
+    from r2mfnet.data.labels import read_landmarks
 
-    out = []
-    for r in records:
-        corners = np.asarray(json.loads(Path(r.landmarks).read_text(encoding="utf-8"))["corners"], np.float64)
-        out.append(LandmarkImage(r.case_id, grey_image(read(r.image)), corners))
-    return out
+    return [LandmarkImage(r.case_id, grey_image(read(r.image)), read_landmarks(r.landmarks)[0])
+            for r in records]
 
 
 def train_corner_net(train: Sequence[LandmarkImage], val: Sequence[LandmarkImage],
@@ -99,7 +97,7 @@ def train_corner_net(train: Sequence[LandmarkImage], val: Sequence[LandmarkImage
         raise ValueError("the corner network needs training and validation images with landmarks")
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
-    model = CornerNet(config.size)
+    model = CornerNet(config.size, head=config.head)
     opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     val_rng = np.random.default_rng(config.seed + 10_000)
     val_frames = [jittered_frames(vertebra_frames(v.corners), val_rng, config.jitter) for v in val]

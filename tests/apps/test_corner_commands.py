@@ -1,0 +1,137 @@
+"""The corner network through the commands: r2mfnet-train-corners trains on a segmentation
+checkpoint's own training patients only; evaluate_cobb's ``corners=`` adds the refined row; predict's
+``corners=`` measures every view (and its TTA halves) with the refined tilts.
+
+SpineWeb16 itself is not needed: a drawn three-patient set stands in for it
+(:func:`tests.evaluation.test_cobb_success_paths._write_set`), and tiny untrained checkpoints carry
+the data split that decides which images each network may see.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from r2mfnet.apps import evaluate_cobb, predict, train_corners
+from r2mfnet.config_dir import compose
+from r2mfnet.errors import ConfigError
+from tests.apps.test_evaluate_cobb_ensemble import SPLIT, _checkpoint, _held_out
+from tests.evaluation.test_cobb_success_paths import _write_set
+
+
+@pytest.fixture(scope="module")
+def manifest(tmp_path_factory) -> Path:
+    return _write_set(tmp_path_factory.mktemp("sw16c") / "set")
+
+
+@pytest.fixture(scope="module")
+def corner_file(manifest, tmp_path_factory) -> tuple[Path, Path]:
+    """A one-epoch corner network trained with ``split_from=`` a segmentation checkpoint."""
+    tmp = tmp_path_factory.mktemp("corners")
+    seg = _checkpoint(tmp / "seg.pt", {"source": "spineweb16", "split": SPLIT})
+    out = train_corners.run(compose("train_corners", [
+        "dataset=manifest", f"manifest={manifest}", f"split_from={seg}", "epochs=1", "batch_size=8",
+        "crop_size=32", "threads=1", f"output_file={tmp / 'corners.pt'}"]))
+    return out, seg
+
+
+def test_train_corners_uses_only_the_segmentation_checkpoints_training_patients(manifest, corner_file):
+    out, seg = corner_file
+    record = json.loads(out.with_suffix(".json").read_text())
+    assert set(record["train_cases"]) == _held_out(manifest, SPLIT, "train")
+    assert set(record["val_cases"]) == _held_out(manifest, SPLIT, "val")
+    assert not set(record["train_cases"] + record["val_cases"]) & _held_out(manifest, SPLIT, "test")
+    assert record["best_epoch"] == 1 and len(record["history"]) == 1
+    assert str(seg) in record["split"]
+    from r2mfnet.inference.corner_refiner import load_corner_net
+
+    assert load_corner_net(out).size == 32
+
+
+def test_train_corners_refuses_a_manifest_without_landmarks(tmp_path):
+    import cv2
+    import numpy as np
+
+    from r2mfnet.errors import DataError
+
+    for name in ("x.png", "m.png"):
+        cv2.imwrite(str(tmp_path / name), np.zeros((8, 8), np.uint8))
+    (tmp_path / "m.csv").write_text("case_id,view,image,mask\ncase0,coronal,x.png,m.png\n")
+    with pytest.raises(DataError, match="no record has a landmarks JSON"):
+        train_corners.run(compose("train_corners", ["dataset=manifest", f"manifest={tmp_path / 'm.csv'}",
+                                                   f"output_file={tmp_path / 'c.pt'}"]))
+    assert not (tmp_path / "c.pt").exists()
+
+
+def _evaluate(monkeypatch, manifest: Path, tmp_path: Path, overrides: list[str]) -> dict:
+    import r2mfnet.data.spineweb16 as spineweb16
+
+    monkeypatch.setattr(spineweb16, "prepare_spineweb16", lambda root, cache: manifest)
+    return evaluate_cobb.run(compose("evaluate_cobb", [
+        "dataset=spineweb16", f"root={tmp_path}", f"cache_dir={tmp_path / 'cache'}", f"output_dir={tmp_path / 'out'}",
+        "device=cpu", "progress=false", "methods=[vertebrae]", *overrides]))
+
+
+def test_evaluate_cobb_adds_the_corner_row_on_the_same_images(monkeypatch, manifest, corner_file, tmp_path):
+    out, seg = corner_file
+    result = _evaluate(monkeypatch, manifest, tmp_path, [f"checkpoint={seg}", f"corners={out}", "split=test"])
+    rows = {r["source"]: r for r in result["rows"]}
+    assert "pred_corners/vertebrae" in rows and "pred/vertebrae" in rows
+    assert {r["case_id"] for r in result["per_image"]} == _held_out(manifest, SPLIT, "test")
+    assert result["corners"] == str(out)
+    assert json.loads((tmp_path / "out" / "measure_eval.json").read_text())["corners"] == str(out)
+
+
+def test_evaluate_cobb_refuses_corners_where_they_would_not_be_used(monkeypatch, manifest, corner_file, tmp_path):
+    out, seg = corner_file
+    for extra in ([f"checkpoint={seg}", "budget=true"], []):
+        with pytest.raises(ConfigError, match="^corners= needs dataset=spineweb16 and checkpoint=PATH"):
+            _evaluate(monkeypatch, manifest, tmp_path, [f"corners={out}", *extra])
+    assert not (tmp_path / "out").exists()
+
+
+def test_predict_measures_views_with_the_refined_tilts(monkeypatch, manifest, corner_file, tmp_path):
+    """A refiner that reads every vertebra level makes every main angle 0 (the drawn spines are
+    curved): the tilts measured are the refiner's; measurements.json names the network."""
+    from r2mfnet.inference.corner_refiner import CornerRefiner
+
+    out, seg = corner_file
+    monkeypatch.setattr(CornerRefiner, "refine",
+                        lambda self, image, vts: [replace(v, tilt_deg=0.0) for v in vts])
+    code = predict.run(compose("predict", [
+        f"input={manifest}", f"output_dir={tmp_path / 'pred'}", f"checkpoint={seg}", f"corners={out}",
+        "masks=manifest", "progress=false", "tta_flip=true"]))
+    assert code == 0
+    cases = sorted((tmp_path / "pred").glob("*/measurements.json"))
+    assert len(cases) == 3
+    for path in cases:
+        m = json.loads(path.read_text())
+        assert m["corners"] == str(out)
+        view = m["views"]["coronal"]
+        assert view["measured"] and view["main_angle_deg"] == 0.0 and view["tilt_range_deg"] == 0.0
+
+
+def test_the_tta_halves_are_measured_with_the_views_refiner():
+    """The review page's flip-TTA flag compares the halves' main angles: with a refiner they are
+    read the same way as the view (here: a levelling refiner, main angles 0 where the masks' own
+    tilts give a curve)."""
+    from r2mfnet.apps.predict_output import _add_tta_halves
+    from tests.measure.synth_spine import bump, make_spine
+
+    mask = make_spine(bump(0.12, 0.5, 0.25)).mask
+    level = lambda vts: [replace(v, tilt_deg=0.0) for v in vts]  # noqa: E731
+    plain, refined = {"coronal": {"measured": True}}, {"coronal": {"measured": True}}
+    _add_tta_halves(plain, {"coronal": (mask, mask)}, "vertebrae", {})
+    _add_tta_halves(refined, {"coronal": (mask, mask)}, "vertebrae", {}, {"coronal": level})
+    assert plain["coronal"]["tta_halves"]["plain_main_deg"] > 10.0
+    assert refined["coronal"]["tta_halves"]["plain_main_deg"] == 0.0
+    assert refined["coronal"]["tta_halves"]["mirrored_main_deg"] == 0.0
+
+
+def test_predict_refuses_corners_with_the_centreline_method(corner_file, tmp_path):
+    out, _ = corner_file
+    with pytest.raises(ConfigError, match="^corners= reads each vertebra's tilt for the end-plate method"):
+        predict.run(compose("predict", [f"input={tmp_path}", f"output_dir={tmp_path / 'p'}", f"corners={out}",
+                                        "method=centreline", "masks=manifest"]))
