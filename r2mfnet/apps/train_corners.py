@@ -96,11 +96,12 @@ def run(cfg: DictConfig) -> Path:
     if c.threads:
         torch.set_num_threads(int(c.threads))
     manifest = _manifest(c)
-    records = [r for r in load_manifest(manifest, check_images=False) if r.landmarks is not None]
-    if not records:
+    records = load_manifest(manifest, check_images=False)
+    if not any(r.landmarks is not None for r in records):
         raise DataError("no record has a landmarks JSON: the corner network learns from corner landmarks",
                         path=manifest)
-    parts, where = _splits(c, records)
+    parts, where = _splits(c, records)  # split every record (as the checkpoint's split did), then
+    parts = {k: [r for r in v if r.landmarks is not None] for k, v in parts.items()}  # keep landmarked ones
     if not parts["train"] or not parts["val"]:
         raise DataError(f"{where} leaves {len(parts['train'])} training and {len(parts['val'])} validation "
                         "images with landmarks: both must be at least one", path=manifest)

@@ -129,11 +129,15 @@ def flip_crop(crop: np.ndarray, corners_uv: np.ndarray | None = None
     """A crop mirrored left to right, with its corners (TL, TR, BL, BR in crop coordinates)
     mirrored and renamed (a mirrored left corner is the new right one)."""
     flipped = np.ascontiguousarray(crop[:, ::-1])
-    if corners_uv is None:
-        return flipped, None
+    return flipped, None if corners_uv is None else mirror_corners(corners_uv)
+
+
+def mirror_corners(corners_uv: np.ndarray) -> np.ndarray:
+    """Corners ``(..., 4, 2)`` in crop coordinates mirrored left to right and renamed (the mirror
+    of a left corner is the new right one), so that TL, TR, BL, BR stay in that order."""
     c = np.asarray(corners_uv, dtype=np.float64).copy()
     c[..., 0] = -c[..., 0]
-    return flipped, c[..., [1, 0, 3, 2], :]
+    return c[..., [1, 0, 3, 2], :]
 
 
 def midline_tilt_uv(corners_uv: np.ndarray) -> np.ndarray:

@@ -25,8 +25,8 @@ from typing import Callable, Protocol, Sequence, TypeVar
 import numpy as np
 import torch
 
-from r2mfnet.data.vertebra_crops import (SIDE_PER_WIDTH, CropFrame, extract_crop, flip_crop, grey_image,
-                                         midline_tilt_uv)
+from r2mfnet.data.vertebra_crops import (SIDE_PER_WIDTH, CropFrame, extract_crop, grey_image, midline_tilt_uv,
+                                         mirror_corners)
 from r2mfnet.models.corner_net import CornerNet
 
 
@@ -69,8 +69,7 @@ class CornerRefiner:
         uv = self.model(x).numpy().astype(np.float64)
         if self.flip:
             flipped = torch.from_numpy(np.ascontiguousarray(crops[:, None, :, ::-1], dtype=np.float32))
-            _, back = flip_crop(crops[0], self.model(flipped).numpy().astype(np.float64))
-            uv = 0.5 * (uv + back)
+            uv = 0.5 * (uv + mirror_corners(self.model(flipped).numpy()))
         return uv
 
     def frames(self, image: np.ndarray, vertebrae: Sequence[PlacedVertebra]) -> dict[int, CropFrame]:
