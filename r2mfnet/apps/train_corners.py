@@ -116,8 +116,8 @@ def run(cfg: DictConfig) -> Path:
         "command": command_line("train_corners"), "manifest": str(manifest), "split": where,
         "train_cases": [t.case_id for t in train], "val_cases": [v.case_id for v in val],
         "best_epoch": best["epoch"], "val_tilt_mae_deg": best["val_tilt_mae_deg"], "history": history}
-    out = save_corner_net(model, c.output_file, {"train": {k: record[k] for k in ("split", "best_epoch",
-                                                                                 "val_tilt_mae_deg")}})
+    out = save_corner_net(model, c.output_file, {"train": {k: record[k] for k in (
+        "split", "best_epoch", "val_tilt_mae_deg", "train_cases", "val_cases")}})
     from r2mfnet.atomic import atomic_write_json
 
     atomic_write_json(Path(out).with_suffix(".json"), record)

@@ -255,6 +255,8 @@ def evaluate_spineweb16(
     use_split = split if predictor is not None and checkpoint is not None else "all"
     images, note = spineweb16_images(manifest, every, limit, checkpoint if predictor is not None else None,
                                      use_split)
+    if corners is not None:
+        corners.check_unseen([im.case_id for im in images], use_split)
     sources = landmark_sources(root) + mask_sources(predictor, gt_at, corners=corners)
     done = evaluate_sources(images, sources, methods, progress, "SpineWeb16 angles",
                             merged_split=merged_split)

@@ -50,18 +50,28 @@ REFINED_SOURCES = ("shape", "split")
 class CornerRefiner:
     """Re-reads vertebra tilts with a trained :class:`CornerNet` (see module doc)."""
 
-    def __init__(self, model: CornerNet, passes: int = 1, flip: bool = True):
+    def __init__(self, model: CornerNet, passes: int = 1, flip: bool = True,
+                 trained_on: Sequence[str] | None = None, chosen_on: Sequence[str] | None = None,
+                 name: str = "corners"):
         if passes < 1:
             raise ValueError(f"passes must be at least 1, got {passes}")
         self.model = model.eval()
         self.passes = int(passes)
         self.flip = bool(flip)
+        self.trained_on = None if trained_on is None else frozenset(trained_on)
+        """Case ids the network was trained on (``None``: not recorded)."""
+        self.chosen_on = None if chosen_on is None else frozenset(chosen_on)
+        """Case ids its epoch was chosen on (``None``: not recorded)."""
+        self.name = name
+        """What error messages call it (its file, when loaded from one)."""
 
     @classmethod
     def from_file(cls, path: str | Path, **kwargs) -> "CornerRefiner":
         """A refiner from a corner checkpoint written by :func:`save_corner_net` (loaded with
-        ``weights_only=True``: the file is data, never code)."""
-        return cls(load_corner_net(path), **kwargs)
+        ``weights_only=True``: the file is data, never code), with the case ids it records."""
+        model, record = _load(path)
+        return cls(model, trained_on=record.get("train_cases"), chosen_on=record.get("val_cases"),
+                   name=str(path), **kwargs)
 
     @torch.no_grad()
     def _corners(self, crops: np.ndarray) -> np.ndarray:
@@ -98,6 +108,22 @@ class CornerRefiner:
         return [replace(v, tilt_deg=frames[i].tilt_deg) if i in frames else v
                 for i, v in enumerate(vertebrae)]
 
+    def check_unseen(self, case_ids: Sequence[str], split: str) -> None:
+        """Refuse to evaluate images the network was trained on (on ``val`` it may have chosen
+        its epoch on them, like a segmentation model; on ``test`` not even that): one-line
+        :class:`~r2mfnet.errors.ConfigError` naming the file (:attr:`name`) and an image. A file
+        that does not record its images is refused too: it cannot be shown to be fair."""
+        from r2mfnet.errors import ConfigError
+
+        if self.trained_on is None:
+            raise ConfigError(f"corner network '{self.name}' does not record the images it was trained on; "
+                              "train it with r2mfnet-train-corners to evaluate it on held-out images")
+        seen = self.trained_on | (self.chosen_on or frozenset() if split != "val" else frozenset())
+        hit = sorted(set(case_ids) & seen)
+        if hit:
+            raise ConfigError(f"corner network '{self.name}' was trained or chosen on {len(hit)} of the evaluated "
+                              f"{split} images (e.g. '{hit[0]}'): train it with split_from= the evaluated checkpoint")
+
     def for_image(self, image: np.ndarray) -> Callable[[Sequence[V]], list[V]]:
         """The ``refine=`` of :func:`~r2mfnet.measure.vertebrae.cobb_from_mask_vertebrae` for one
         radiograph."""
@@ -105,7 +131,9 @@ class CornerRefiner:
 
 
 def save_corner_net(model: CornerNet, path: str | Path, extra: dict | None = None) -> Path:
-    """Write a corner checkpoint: its weights, its crop size and ``extra`` (plain values)."""
+    """Write a corner checkpoint: its weights, its crop size and ``extra`` (plain values;
+    ``extra["train"]["train_cases"]`` / ``["val_cases"]``, the case ids it was trained and chosen
+    on, let an evaluation refuse images it has seen: :meth:`CornerRefiner.check_unseen`)."""
     from r2mfnet.checkpoint import save_checkpoint
 
     state = {"kind": "corner_net", "model_config": {"name": "corner_net", "size": model.size,
@@ -117,6 +145,11 @@ def save_corner_net(model: CornerNet, path: str | Path, extra: dict | None = Non
 
 def load_corner_net(path: str | Path) -> CornerNet:
     """A :class:`CornerNet` from :func:`save_corner_net`'s file; one-line error for another file."""
+    return _load(path)[0]
+
+
+def _load(path: str | Path) -> tuple[CornerNet, dict]:
+    """The network and the training record (``extra["train"]``, may be empty) of a corner file."""
     from r2mfnet.checkpoint import load_checkpoint
     from r2mfnet.errors import CheckpointError
 
@@ -129,4 +162,5 @@ def load_corner_net(path: str | Path) -> CornerNet:
         model.load_state_dict(state["model"])
     except (RuntimeError, KeyError, TypeError, ValueError) as exc:
         raise CheckpointError(f"'{path}': corner-network weights do not fit: {str(exc).splitlines()[0]}") from None
-    return model.eval()
+    record = state.get("train")
+    return model.eval(), record if isinstance(record, dict) else {}

@@ -45,9 +45,11 @@ def test_train_corners_uses_only_the_segmentation_checkpoints_training_patients(
     assert not set(record["train_cases"] + record["val_cases"]) & _held_out(manifest, SPLIT, "test")
     assert record["best_epoch"] == 1 and len(record["history"]) == 1
     assert str(seg) in record["split"]
-    from r2mfnet.inference.corner_refiner import load_corner_net
+    from r2mfnet.inference.corner_refiner import CornerRefiner, load_corner_net
 
     assert load_corner_net(out).size == 32
+    refiner = CornerRefiner.from_file(out)  # the checkpoint itself carries the ids the evaluation checks
+    assert refiner.trained_on == set(record["train_cases"]) and refiner.chosen_on == set(record["val_cases"])
 
 
 def test_train_corners_refuses_a_manifest_without_landmarks(tmp_path):
@@ -82,6 +84,23 @@ def test_evaluate_cobb_adds_the_corner_row_on_the_same_images(monkeypatch, manif
     assert {r["case_id"] for r in result["per_image"]} == _held_out(manifest, SPLIT, "test")
     assert result["corners"] == str(out)
     assert json.loads((tmp_path / "out" / "measure_eval.json").read_text())["corners"] == str(out)
+
+
+def test_evaluate_cobb_refuses_a_corner_network_that_saw_the_evaluated_images(monkeypatch, manifest, corner_file,
+                                                                             tmp_path):
+    """Trained with split_from= the evaluated checkpoint: its test images are unseen (above). A
+    network trained on the manifest's whole set, or one that records no images, is refused."""
+    from r2mfnet.inference.corner_refiner import load_corner_net, save_corner_net
+
+    out, seg = corner_file
+    net = load_corner_net(out)
+    everything = {"train_cases": ["case0", "case1", "case2"], "val_cases": []}
+    for extra, words in (({"train": everything}, "was trained or chosen on 1 of the evaluated test images"),
+                         ({}, "does not record the images it was trained on")):
+        bad = save_corner_net(net, tmp_path / "bad.pt", extra)
+        with pytest.raises(ConfigError, match=f"^corner network '.*bad.pt' {words}"):
+            _evaluate(monkeypatch, manifest, tmp_path, [f"checkpoint={seg}", f"corners={bad}", "split=test"])
+    assert not (tmp_path / "out").exists()
 
 
 def test_evaluate_cobb_refuses_corners_where_they_would_not_be_used(monkeypatch, manifest, corner_file, tmp_path):
