@@ -284,5 +284,7 @@ def spineweb16_markdown(result: dict[str, Any]) -> str:
     if result.get("predicted_on"):
         lines += ["", f"Predicted masks: {result['predicted_on']}"
                   + (f"; checkpoint {result['checkpoint']}" if result.get("checkpoint") else "")
-                  + ensemble_words(result) + "."]
+                  + ensemble_words(result)
+                  + (f"; pred_corners: tilts read by the corner network {result['corners']}"
+                     if result.get("corners") else "") + "."]
     return "\n".join(lines) + "\n"

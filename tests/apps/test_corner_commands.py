@@ -84,6 +84,7 @@ def test_evaluate_cobb_adds_the_corner_row_on_the_same_images(monkeypatch, manif
     assert {r["case_id"] for r in result["per_image"]} == _held_out(manifest, SPLIT, "test")
     assert result["corners"] == str(out)
     assert json.loads((tmp_path / "out" / "measure_eval.json").read_text())["corners"] == str(out)
+    assert f"tilts read by the corner network {out}" in (tmp_path / "out" / "measure_eval.md").read_text()
 
 
 def test_evaluate_cobb_refuses_a_corner_network_that_saw_the_evaluated_images(monkeypatch, manifest, corner_file,
