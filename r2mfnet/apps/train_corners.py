@@ -13,7 +13,6 @@ them; without it, the manifest's patient split (``val_fraction``, ``test_fractio
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional

@@ -8,15 +8,7 @@ import pytest
 from r2mfnet.data.vertebra_crops import (SIDE_PER_WIDTH, CropFrame, Jitter, extract_crop, flip_crop,
                                          jittered_frames, midline_tilt_uv, vertebra_frames)
 from r2mfnet.geometry import vertebra_tilts_deg
-
-
-def _box(cx: float, cy: float, w: float, h: float, tilt_deg: float) -> np.ndarray:
-    """Corners TL, TR, BL, BR of a w x h rectangle turned by ``tilt_deg`` (right end lower)."""
-    r = np.radians(tilt_deg)
-    along, down = np.array([np.cos(r), np.sin(r)]), np.array([-np.sin(r), np.cos(r)])
-    c = np.array([cx, cy])
-    return np.array([c - along * w / 2 - down * h / 2, c + along * w / 2 - down * h / 2,
-                     c - along * w / 2 + down * h / 2, c + along * w / 2 + down * h / 2])
+from tests.measure.synth_spine import box_corners
 
 
 def test_frame_maps_points_both_ways_and_its_corners_to_plus_minus_one():
@@ -33,7 +25,7 @@ def test_frame_maps_points_both_ways_and_its_corners_to_plus_minus_one():
 
 def test_a_tilted_box_cut_in_its_own_frame_lies_level_and_where_to_crop_says():
     img = np.zeros((300, 300), np.uint8)
-    quad = _box(150, 140, 100, 40, 25.0)
+    quad = box_corners(150, 140, 100, 40, 25.0)
     cv2.fillPoly(img, [quad[[0, 1, 3, 2]].round().astype(np.int32)], 255)
     frame = vertebra_frames(quad[None])[0]
     assert frame.tilt_deg == pytest.approx(25.0)
@@ -55,7 +47,7 @@ def test_a_tilted_box_cut_in_its_own_frame_lies_level_and_where_to_crop_says():
 
 
 def test_frames_follow_the_landmark_tilts_and_a_colour_image_is_cut_like_its_grey():
-    quads = np.stack([_box(100, 60 + 50 * i, 80, 30, t) for i, t in enumerate((-10.0, 0.0, 12.0))])
+    quads = np.stack([box_corners(100, 60 + 50 * i, 80, 30, t) for i, t in enumerate((-10.0, 0.0, 12.0))])
     frames = vertebra_frames(quads)
     np.testing.assert_allclose([f.tilt_deg for f in frames], vertebra_tilts_deg(quads))
     grey = (np.random.default_rng(0).random((220, 200)) * 255).astype(np.uint8)
@@ -65,7 +57,7 @@ def test_frames_follow_the_landmark_tilts_and_a_colour_image_is_cut_like_its_gre
 
 def test_flip_mirrors_the_crop_renames_the_corners_and_negates_the_tilt():
     crop = np.arange(16, dtype=np.float32).reshape(4, 4)
-    quad = _box(0.1, 0.05, 1.0, 0.4, 8.0)
+    quad = box_corners(0.1, 0.05, 1.0, 0.4, 8.0)
     flipped, uv = flip_crop(crop, quad)
     np.testing.assert_array_equal(flipped, crop[:, ::-1])
     assert midline_tilt_uv(uv) == pytest.approx(-8.0)
@@ -76,7 +68,7 @@ def test_flip_mirrors_the_crop_renames_the_corners_and_negates_the_tilt():
 
 
 def test_jitter_moves_turns_and_sizes_frames_by_about_its_spread():
-    frames = vertebra_frames(_box(500, 500, 100, 40, 5.0)[None]) * 4000
+    frames = vertebra_frames(box_corners(500, 500, 100, 40, 5.0)[None]) * 4000
     out = jittered_frames(frames, np.random.default_rng(0), Jitter(shift_across=0.1, shift_along=0.0,
                                                                    turn_deg=4.0, size=(0.9, 1.1)))
     turns = np.array([f.tilt_deg for f in out]) - 5.0

@@ -73,3 +73,13 @@ def rotate(spine: SynthSpine, degrees: float) -> SynthSpine:
 def bump(amplitude: float, centre: float, width: float) -> Callable[[np.ndarray], np.ndarray]:
     """Gaussian bump of ``g`` (all in units of the spine height)."""
     return lambda t: amplitude * np.exp(-(((t - centre) / width) ** 2))
+
+
+def box_corners(cx: float, cy: float, w: float, h: float, tilt_deg: float) -> np.ndarray:
+    """Corners TL, TR, BL, BR ``(4, 2)`` of a ``w`` x ``h`` rectangle centred at ``(cx, cy)`` and
+    turned by ``tilt_deg`` (positive: right end lower, as the landmark tilts)."""
+    r = np.radians(tilt_deg)
+    along, down = np.array([np.cos(r), np.sin(r)]), np.array([-np.sin(r), np.cos(r)])
+    c = np.array([cx, cy])
+    return np.array([c - along * w / 2 - down * h / 2, c + along * w / 2 - down * h / 2,
+                     c - along * w / 2 + down * h / 2, c + along * w / 2 + down * h / 2])

@@ -16,14 +16,7 @@ from r2mfnet.measure.vertebrae import VertebraTilt, cobb_from_mask_vertebrae
 from r2mfnet.models.corner_net import CornerNet
 from r2mfnet.training.corner_training import (CornerTrainConfig, LandmarkImage, crops_and_targets, predict_corners,
                                       tilt_error_deg, train_corner_net)
-
-
-def _box(cx: float, cy: float, w: float, h: float, tilt_deg: float) -> np.ndarray:
-    r = np.radians(tilt_deg)
-    along, down = np.array([np.cos(r), np.sin(r)]), np.array([-np.sin(r), np.cos(r)])
-    c = np.array([cx, cy])
-    return np.array([c - along * w / 2 - down * h / 2, c + along * w / 2 - down * h / 2,
-                     c - along * w / 2 + down * h / 2, c + along * w / 2 + down * h / 2])
+from tests.measure.synth_spine import box_corners
 
 
 def _spine(rng: np.random.Generator, n: int = 6) -> LandmarkImage:
@@ -31,7 +24,7 @@ def _spine(rng: np.random.Generator, n: int = 6) -> LandmarkImage:
     img = rng.normal(40, 8, (60 * n + 40, 200)).clip(0, 255)
     quads = []
     for i in range(n):
-        q = _box(100 + rng.normal(0, 5), 50 + 60 * i, rng.uniform(50, 70), rng.uniform(22, 30),
+        q = box_corners(100 + rng.normal(0, 5), 50 + 60 * i, rng.uniform(50, 70), rng.uniform(22, 30),
                  rng.uniform(-20, 20))
         cv2.fillPoly(img, [q[[0, 1, 3, 2]].round().astype(np.int32)], 200)
         quads.append(q)
@@ -64,8 +57,8 @@ def test_soft_argmax_finds_a_peak_at_its_pixel_centre_and_the_head_builds_and_lo
 
 
 def test_tilt_error_is_the_mid_line_difference_wrapped():
-    a = _box(0, 0, 1.0, 0.4, 10.0)[None]
-    b = _box(0, 0, 1.0, 0.4, -5.0)[None]
+    a = box_corners(0, 0, 1.0, 0.4, 10.0)[None]
+    b = box_corners(0, 0, 1.0, 0.4, -5.0)[None]
     np.testing.assert_allclose(tilt_error_deg(a, b), [15.0])
 
 
