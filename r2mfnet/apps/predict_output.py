@@ -122,7 +122,7 @@ def process_case(
     kwargs = method_kwargs(method, merged_split)
     read = _read_views(case, folder, get_mask, get_labels, write_extra)
     masks, images, files = read.masks, read.images, read.files
-    refine_views = {v: corners.for_image(images[v]) for v in masks} if corners is not None else None
+    refine_views = {v: corners.for_image(read.raw[v]) for v in masks} if corners is not None else None
     measured = (measure_case(masks, case_id=case.case_id, method=method, refine_views=refine_views, **kwargs)
                 if masks else None)
     views_out = _view_entries(case, measured, read.view_errors)
@@ -172,6 +172,8 @@ class _ReadViews:
     files: dict[str, Any] = field(default_factory=dict)
     view_errors: dict[str, dict[str, Any]] = field(default_factory=dict)
     images: dict[str, np.ndarray] = field(default_factory=dict)
+    raw: dict[str, np.ndarray] = field(default_factory=dict)
+    """The images as read (no intensity clipping): what the corner network was trained on."""
     masks: dict[str, np.ndarray] = field(default_factory=dict)
     labels: dict[str, np.ndarray] = field(default_factory=dict)
     halves: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
@@ -215,7 +217,7 @@ def _read_views(case: InputCase, folder: Path, get_mask: MaskFn, get_labels: Mas
         spacing = iv.pixel_spacing_mm or data.pixel_spacing_mm
         out.inputs[view].update(size_hw=list(data.array.shape), pixel_spacing_mm=spacing)
         image01 = normalize_intensity(data.array)
-        out.images[view], out.masks[view] = image01, mask
+        out.images[view], out.masks[view], out.raw[view] = image01, mask, data.array
         if halves is not None:
             out.halves[view] = halves
         write_png(folder / f"{view}_mask.png", mask.astype(np.uint8) * 255)

@@ -66,6 +66,12 @@ def _splits(c: TrainCornersConfig, records: list) -> tuple[dict[str, list], str]
         from r2mfnet.checkpoint import load_checkpoint
 
         data = (load_checkpoint(Path(c.split_from)).get("config") or {}).get("data") or {}
+        if not data:
+            raise ConfigError(f"split_from checkpoint '{c.split_from}' stores no data config: its split "
+                              "cannot be recomputed (give a best.pt written by scripts/train.py)")
+        if c.dataset == "spineweb16" and data.get("source") != "spineweb16":
+            raise ConfigError(f"split_from checkpoint '{c.split_from}' was trained on "
+                              f"'{data.get('source', 'unknown')}', not SpineWeb16: its split says nothing of these images")
         return stored_split(records, data.get("split") or {}), f"the patient split of '{c.split_from}'"
     return (split_by_patient(records, c.val_fraction, c.test_fraction, c.seed),
             f"patient split val {c.val_fraction}, test {c.test_fraction}, seed {c.seed}")
@@ -92,7 +98,14 @@ def run(cfg: DictConfig) -> Path:
         raise ConfigError(f"head must be one of {', '.join(HEADS)}, got '{c.head}'")
     if not c.output_file:
         raise ConfigError("output_file= is required (the corner checkpoint to write)")
-    if c.threads:
+    if Path(c.output_file).suffix == ".json":
+        raise ConfigError(f"output_file must not end in .json ('{c.output_file}'): the training record "
+                          "is written next to the checkpoint under that suffix")
+    if not c.lr > 0:
+        raise ConfigError(f"lr must be > 0, got {c.lr}")
+    if c.threads is not None:
+        if c.threads < 1:
+            raise ConfigError(f"threads must be >= 1 (or null: torch's default), got {c.threads}")
         torch.set_num_threads(int(c.threads))
     manifest = _manifest(c)
     records = load_manifest(manifest, check_images=False)

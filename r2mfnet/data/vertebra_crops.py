@@ -94,6 +94,8 @@ def vertebra_frames(corners: np.ndarray) -> list[CropFrame]:
         raise ValueError(f"corners must be finite with shape (n, 4, 2), got {c.shape}")
     tilts = midline_tilt_uv(c)  # the landmark mid-line's tilt (geometry.vertebra_tilts_deg's rule)
     widths = 0.5 * (np.linalg.norm(c[:, 1] - c[:, 0], axis=1) + np.linalg.norm(c[:, 3] - c[:, 2], axis=1))
+    if np.any(widths <= 0):
+        raise ValueError("a vertebra's corners coincide (no width): it has no crop")
     centres = c.mean(axis=1)
     return [CropFrame(float(x), float(y), float(t), float(SIDE_PER_WIDTH * w))
             for (x, y), t, w in zip(centres, tilts, widths)]

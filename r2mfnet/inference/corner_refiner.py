@@ -109,16 +109,19 @@ class CornerRefiner:
                 for i, v in enumerate(vertebrae)]
 
     def check_unseen(self, case_ids: Sequence[str], split: str) -> None:
-        """Refuse to evaluate images the network was trained on (on ``val`` it may have chosen
-        its epoch on them, like a segmentation model; on ``test`` not even that): one-line
-        :class:`~r2mfnet.errors.ConfigError` naming the file (:attr:`name`) and an image. A file
-        that does not record its images is refused too: it cannot be shown to be fair."""
+        """Refuse to evaluate ``val``/``test`` images the network was trained on (on ``val`` it may
+        have chosen its epoch on them, like a segmentation model; on ``test`` not even that):
+        one-line :class:`~r2mfnet.errors.ConfigError` naming the file (:attr:`name`) and an image.
+        A file that does not record those images is refused too: it cannot be shown to be fair.
+        ``train`` and ``all`` are said to include seen images, and are not checked."""
         from r2mfnet.errors import ConfigError
 
-        if self.trained_on is None:
-            raise ConfigError(f"corner network '{self.name}' does not record the images it was trained on; "
-                              "train it with r2mfnet-train-corners to evaluate it on held-out images")
-        seen = self.trained_on | (self.chosen_on or frozenset() if split != "val" else frozenset())
+        if split in ("train", "all"):
+            return  # said to include seen images (the segmentation model's too)
+        if self.trained_on is None or (split != "val" and self.chosen_on is None):
+            raise ConfigError(f"corner network '{self.name}' does not record the images it was trained and "
+                              "chosen on; train it with r2mfnet-train-corners to evaluate it on held-out images")
+        seen = self.trained_on | (self.chosen_on if split != "val" else frozenset())
         hit = sorted(set(case_ids) & seen)
         if hit:
             raise ConfigError(f"corner network '{self.name}' was trained or chosen on {len(hit)} of the evaluated "
@@ -137,7 +140,8 @@ def save_corner_net(model: CornerNet, path: str | Path, extra: dict | None = Non
     from r2mfnet.checkpoint import save_checkpoint
 
     state = {"kind": "corner_net", "model_config": {"name": "corner_net", "size": model.size,
-                                                    "head": model.head_kind},
+                                                    "head": model.head_kind, "channels": list(model.channels),
+                                                    "hidden": model.hidden},
              "model": {k: v.detach().cpu() for k, v in model.state_dict().items()}}
     state.update(extra or {})
     return save_checkpoint(path, state)
@@ -158,7 +162,10 @@ def _load(path: str | Path) -> tuple[CornerNet, dict]:
         raise CheckpointError(f"'{path}' is not a corner-network checkpoint (train one with r2mfnet-train-corners)")
     try:
         config = state["model_config"]
-        model = CornerNet(int(config["size"]), head=str(config.get("head", "flatten")))
+        shape = {k: config[k] for k in ("channels", "hidden") if k in config}
+        if "channels" in shape:
+            shape["channels"] = tuple(int(c) for c in shape["channels"])
+        model = CornerNet(int(config["size"]), head=str(config.get("head", "flatten")), **shape)
         model.load_state_dict(state["model"])
     except (RuntimeError, KeyError, TypeError, ValueError) as exc:
         raise CheckpointError(f"'{path}': corner-network weights do not fit: {str(exc).splitlines()[0]}") from None

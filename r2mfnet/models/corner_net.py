@@ -15,7 +15,8 @@ How
     expectation is finer than the map's cells. ``flatten``: four poolings and fully connected
     layers on the flattened features (not global pooling, which would throw away where things
     are). On SpineWeb16's validation crops the heat maps learnt faster and better (tilt error
-    2.2 deg after 6 epochs against 2.7 deg after 12; ``docs/clinical.md``). The output is
+    2.2 deg after 6 epochs against 2.7 deg after 12; ``docs/clinical.md``, logs in
+    ``results/cobb_corners/scratch/``). The output is
     ``(batch, 4, 2)``: TL, TR, BL, BR in the crop's coordinates (-1..1).
 """
 from __future__ import annotations
@@ -34,8 +35,9 @@ class CornerNet(nn.Module):
 
     Args:
         size: crop side in pixels (a multiple of ``2**len(channels)``).
-        channels: features per stage; each stage but the last halves the crop (``soft_argmax``)
-            or every stage does (``flatten``).
+        channels: features per stage. ``flatten`` uses every stage, each halving the crop;
+            ``soft_argmax`` the first three, of which the first two halve it (its heat maps are
+            at a quarter of the crop's size).
         hidden: width of the fully connected layer (``flatten``).
         head: ``"flatten"``: fully connected layers on the flattened last features;
             ``"soft_argmax"``: one heat map per corner at a quarter of the crop's size, whose
@@ -48,13 +50,17 @@ class CornerNet(nn.Module):
         super().__init__()
         if head not in HEADS:
             raise ValueError(f"head must be one of {HEADS}, got {head!r}")
-        if size % (2 ** len(channels)):
-            raise ValueError(f"size {size} is not a multiple of 2**{len(channels)}")
+        if head == "soft_argmax" and len(channels) < 3:
+            raise ValueError(f"the soft_argmax head needs three stages of channels, got {channels}")
+        pools = len(channels) if head == "flatten" else 2
+        if size % (2 ** pools):
+            raise ValueError(f"size {size} is not a multiple of 2**{pools}")
         self.size = int(size)
         self.head_kind = head
+        self.channels = tuple(int(c) for c in channels)
+        self.hidden = int(hidden)
         layers: list[nn.Module] = []
         c_in = 1
-        pools = len(channels) if head == "flatten" else 2
         for i, c in enumerate(channels if head == "flatten" else channels[:3]):
             layers += [ConvNormAct(c_in, c, norm="batch"), ConvNormAct(c, c, norm="batch")]
             if i < pools:

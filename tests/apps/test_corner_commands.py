@@ -97,7 +97,7 @@ def test_evaluate_cobb_refuses_a_corner_network_that_saw_the_evaluated_images(mo
     net = load_corner_net(out)
     everything = {"train_cases": ["case0", "case1", "case2"], "val_cases": []}
     for extra, words in (({"train": everything}, "was trained or chosen on 1 of the evaluated test images"),
-                         ({}, "does not record the images it was trained on")):
+                         ({}, "does not record the images it was trained and chosen on")):
         bad = save_corner_net(net, tmp_path / "bad.pt", extra)
         with pytest.raises(ConfigError, match=f"^corner network '.*bad.pt' {words}"):
             _evaluate(monkeypatch, manifest, tmp_path, [f"checkpoint={seg}", f"corners={bad}", "split=test"])
@@ -155,3 +155,22 @@ def test_predict_refuses_corners_with_the_centreline_method(corner_file, tmp_pat
     with pytest.raises(ConfigError, match="^corners= reads each vertebra's tilt for the end-plate method"):
         predict.run(compose("predict", [f"input={tmp_path}", f"output_dir={tmp_path / 'p'}", f"corners={out}",
                                         "method=centreline", "masks=manifest"]))
+
+
+def test_train_corners_refuses_a_split_it_cannot_recompute_and_a_json_output(monkeypatch, manifest, tmp_path):
+    """split_from= a checkpoint trained on other data (its split says nothing of SpineWeb16) or
+    without a data config; an output_file the training record would overwrite."""
+    import r2mfnet.data.spineweb16 as spineweb16
+
+    monkeypatch.setattr(spineweb16, "prepare_spineweb16", lambda root, cache: manifest)
+    other = _checkpoint(tmp_path / "other.pt", {"source": "synthetic"})
+    bare = _checkpoint(tmp_path / "bare.pt", {})
+    for ck, words in ((other, "was trained on 'synthetic', not SpineWeb16"), (bare, "stores no data config")):
+        with pytest.raises(ConfigError, match=f"^split_from checkpoint '.*{ck.name}' {words}"):
+            train_corners.run(compose("train_corners", [f"split_from={ck}", f"root={tmp_path}",
+                                                       f"cache_dir={tmp_path / 'cache'}",
+                                                       f"output_file={tmp_path / 'c.pt'}"]))
+    with pytest.raises(ConfigError, match="^output_file must not end in .json"):
+        train_corners.run(compose("train_corners", ["dataset=manifest", f"manifest={manifest}",
+                                                   f"output_file={tmp_path / 'c.json'}"]))
+    assert not list(tmp_path.glob("c.*"))

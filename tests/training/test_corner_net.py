@@ -35,7 +35,9 @@ def test_corner_net_gives_four_corners_per_crop_and_refuses_a_bad_size():
     net = CornerNet(32)
     assert net(torch.zeros(3, 1, 32, 32)).shape == (3, 4, 2)
     with pytest.raises(ValueError, match="multiple"):
-        CornerNet(40)
+        CornerNet(42)  # the soft-argmax head pools twice: a multiple of 4
+    with pytest.raises(ValueError, match="multiple"):
+        CornerNet(40, head="flatten")  # four poolings: a multiple of 16
 
 
 def test_soft_argmax_finds_a_peak_at_its_pixel_centre_and_the_head_builds_and_loads(tmp_path):
@@ -102,6 +104,37 @@ def test_refiner_rereads_outline_tilts_only_and_its_file_round_trips(tmp_path):
     sym[40:60, 20:80] = 200
     level = CornerRefiner(loaded, passes=1, flip=True).refine(sym, [VertebraTilt(49.5, 49.5, 0.0, 0.0, "shape", 20.0, 60.0)])
     assert level[0].tilt_deg == pytest.approx(0.0, abs=1e-4)
+
+
+class _FixedCorners(torch.nn.Module):
+    """A stand-in network that answers every crop with the same corners: a box turned by
+    ``turn`` degrees, centred ``shift`` crop units right of the crop's centre."""
+
+    size = 32
+
+    def __init__(self, turn: float, shift: float):
+        super().__init__()
+        self.corners = torch.tensor(box_corners(shift, 0.0, 1.2, 0.5, turn), dtype=torch.float32)
+
+    def forward(self, crops: torch.Tensor) -> torch.Tensor:
+        return self.corners.expand(len(crops), 4, 2)
+
+
+@pytest.mark.parametrize("passes", [1, 2])
+def test_the_refiner_adds_the_turn_read_in_the_crop_and_recentres_on_the_corners(passes):
+    """Hand-computed: each pass adds the crop's turn (+5 deg, sign kept) to the mask's tilt and
+    moves the centre along the crop's own axis; mirroring a fixed answer cancels the turn."""
+    img = np.zeros((200, 200), np.float32)
+    v = VertebraTilt(100.0, 100.0, 10.0, 0.0, "shape", 30.0, 50.0)
+    net = _FixedCorners(turn=5.0, shift=0.1)
+    out = CornerRefiner(net, passes=passes, flip=False).refine(img, [v])
+    assert out[0].tilt_deg == pytest.approx(10.0 + 5.0 * passes)
+    frame = CornerRefiner(net, passes=1, flip=False).frames(img, [v])[0]
+    half = 0.5 * 1.6 * 50.0  # half the crop side: SIDE_PER_WIDTH x width / 2
+    r = np.radians(10.0)
+    assert (frame.x, frame.y) == pytest.approx((100 + 0.1 * half * np.cos(r), 100 + 0.1 * half * np.sin(r)))
+    mirrored = CornerRefiner(net, passes=passes, flip=True).refine(img, [v])
+    assert mirrored[0].tilt_deg == pytest.approx(10.0)
 
 
 def test_a_segmentation_checkpoint_is_not_taken_for_a_corner_network(tmp_path):
