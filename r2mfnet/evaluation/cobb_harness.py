@@ -91,7 +91,7 @@ def measure_source(source: Source, image: Image, memo: dict, methods: Sequence[s
                    ) -> dict[str, tuple[list[float] | None, dict[str, Any]]]:
     """``{row key: (triple or None, info)}`` of one source on one image; a mask source is
     measured with ``merged_split`` (end-plate method) and its own ``measure_kwargs``."""
-    from r2mfnet.measure.angle_stats import measure_triple
+    from r2mfnet.measure.angle_stats import measure_triple_info
     from r2mfnet.measure.case import method_kwargs
 
     keys = ([f"{source.name}/{m}" for m in methods] if source.kind == "mask"
@@ -110,10 +110,9 @@ def measure_source(source: Source, image: Image, memo: dict, methods: Sequence[s
     for key, method in zip(keys, methods):
         extra = ({"refine": source.refine(image, memo)}
                  if source.refine is not None and method == "vertebrae" else {})
-        tri, err = measure_triple(np.asarray(value, dtype=bool), method,
-                                  **{**method_kwargs(method, merged_split),
-                                     **source.measure_kwargs.get(method, {}), **extra})
-        out[key] = (tri, {"error": err} if err else {})
+        out[key] = measure_triple_info(np.asarray(value, dtype=bool), method,
+                                       **{**method_kwargs(method, merged_split),
+                                          **source.measure_kwargs.get(method, {}), **extra})
     return out
 
 
@@ -188,6 +187,7 @@ def source_rows(per_image: Sequence[Mapping[str, Any]], keys: Sequence[str],
         ok = [r for r in sel if r["measured"][key] is not None]
         stats["smape_main_pct"] = (smape(np.array([r["measured"][key][0] for r in ok]),
                                          np.array([r["reference"][0] for r in ok])) if ok else float("nan"))
+        stats["n_chain_rebuilt"] = sum(bool(r.get("info", {}).get(key, {}).get("chain_rebuilt")) for r in ok)
         rows.append({"source": key, "what": describe(key, sources), **stats})
     return rows
 
@@ -202,11 +202,15 @@ TABLE_HEADER = ("| angles from | n | failed | SMAPE 3 angles (%) | SMAPE angle 1
 
 
 def rows_markdown(rows: Sequence[Mapping[str, Any]]) -> str:
-    """The one table of every Cobb evaluation (one line per source row)."""
+    """The one table of every Cobb evaluation (one line per source row). ``failed`` also counts,
+    in brackets, the images measured on a rebuilt chain of parts (their spine mask was broken for
+    the usual rule: :func:`~r2mfnet.measure.centreline.select_chain`)."""
     lines = [TABLE_HEADER]
     for r in rows:
+        rebuilt = r.get("n_chain_rebuilt") or 0
+        failed = f"{r['n_failed']} ({rebuilt} rebuilt)" if rebuilt else f"{r['n_failed']}"
         lines.append(
-            f"| {r.get('what') or r['source']} | {r['n']} | {r['n_failed']} | {_f(r.get('smape_pct'))} | "
+            f"| {r.get('what') or r['source']} | {r['n']} | {failed} | {_f(r.get('smape_pct'))} | "
             f"{_f(r.get('smape_main_pct'))} | {_f(r.get('mae_main_deg'))} | {_f(r.get('bias_main_deg'))} | "
             f"{_f(r.get('max_abs_main_deg'), 1)} | {_f(r.get('pearson_main'), 3)} | "
             f"{_f(r.get('mae_angle2_deg'))} | {_f(r.get('mae_angle3_deg'))} |")

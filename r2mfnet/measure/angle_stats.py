@@ -108,11 +108,19 @@ def measure_triple(mask: np.ndarray, method: str, **kwargs: Any) -> tuple[list[f
 
     ``kwargs`` go to the tilt method (e.g. ``anatomy=False`` for the end plates without the
     anatomical sanity rule)."""
+    triple, info = measure_triple_info(mask, method, **kwargs)
+    return triple, info.get("error")
+
+
+def measure_triple_info(mask: np.ndarray, method: str, **kwargs: Any
+                        ) -> tuple[list[float] | None, dict[str, Any]]:
+    """:func:`measure_triple` with its info: ``{"error": reason}`` when unmeasurable,
+    ``{"chain_rebuilt": True}`` when measured on a rebuilt chain of parts, else ``{}``."""
     vm = measure_view("coronal", mask, method=method, **kwargs)
     if vm.cobb is None or vm.centreline is None:
-        return None, vm.error
+        return None, {"error": vm.error}
     try:
-        return [float(x) for x in aasce_angles_from_measurement(vm.cobb, vm.centreline,
-                                                                mask.shape[0])], None
+        triple = [float(x) for x in aasce_angles_from_measurement(vm.cobb, vm.centreline, mask.shape[0])]
     except MeasurementError as exc:
-        return None, str(exc)
+        return None, {"error": str(exc)}
+    return triple, {"chain_rebuilt": True} if vm.centreline.chain_rebuilt else {}

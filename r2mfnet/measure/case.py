@@ -45,6 +45,7 @@ class ViewMeasurement:
                 "bottom_y": round(cl.bottom, 1),
                 "parts_kept": cl.n_components,
                 "parts_dropped": cl.n_dropped,
+                "chain_rebuilt": cl.chain_rebuilt,
                 "smoothing_px": round(cl.smoothing_px, 2),
             },
         }

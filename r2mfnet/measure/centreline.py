@@ -10,7 +10,12 @@ Steps (each justified where it is done in the code):
    centroids of the last parts), with a vertical gap of at most ``max_gap_fraction`` of the
    mask's height. Parts smaller than ``size_fraction`` x (spine width)^2, i.e. well under one
    vertebra, join only **inside** the chain's height range (fragments of a vertebra), never
-   beyond its ends, so a speck above T1 or below L5 cannot lengthen the spine.
+   beyond its ends, so a speck above T1 or below L5 cannot lengthen the spine. When that chain
+   holds less than ``min_chain_fraction`` of the mask, it is **rebuilt** from the heaviest
+   top-to-bottom path of large parts (:func:`_heaviest_path`), grown the same way, and kept if it
+   holds more: growing from the largest part fails when that part is a curved block of merged
+   vertebrae or lies among fragments. The result says so (``Centreline.chain_rebuilt``), and the
+   review page flags it.
 2. **Checks**: the chain must be at least ``min_height`` rows tall, cover at least
    ``min_row_coverage`` of its rows, have no gap over ``max_gap_fraction`` of its height, and
    hold at least ``min_chain_fraction`` of the mask's area. Otherwise
@@ -57,7 +62,9 @@ class Centreline:
     centreline at each sample (about 0 in gaps between vertebrae),
     ``level_pos`` approximate level position (0 = top of T1 .. 17 = bottom of L5, by arc
     length, see :mod:`r2mfnet.measure.levels`), ``smoothing_px`` the Gaussian sigma used,
-    ``n_components`` / ``n_dropped`` components kept in / dropped from the main chain.
+    ``n_components`` / ``n_dropped`` components kept in / dropped from the main chain,
+    ``chain_rebuilt`` whether the chain is the rebuilt one (:func:`select_chain`): the mask was
+    broken for the usual rule, so the result deserves a look.
     """
 
     ys: np.ndarray
@@ -69,6 +76,7 @@ class Centreline:
     n_components: int
     n_dropped: int
     image_shape: tuple[int, int] = field(default=(0, 0))
+    chain_rebuilt: bool = False
 
     @property
     def top(self) -> float:
@@ -167,27 +175,59 @@ def select_chain(
     min_component_fraction: float = 0.005,
     lateral_tolerance: float = 1.0,
     max_gap_fraction: float = 0.2,
-) -> tuple[np.ndarray, dict[str, int | float]]:
+    min_chain_fraction: float = 0.75,
+) -> tuple[np.ndarray, dict[str, int | float | bool]]:
     """The main chain of components of a spine mask, and counts of what was kept and dropped.
 
-    Returns ``(chain_mask, info)`` with ``info = {"n_components", "n_dropped", "chain_fraction"}``
-    (``chain_fraction`` = chain area / mask area). See the module docstring for the rule.
+    Returns ``(chain_mask, info)`` with ``info = {"n_components", "n_dropped", "chain_fraction",
+    "rebuilt"}`` (``chain_fraction`` = chain area / mask area). See the module docstring for the
+    rule. When the chain grown from the largest part holds less than ``min_chain_fraction`` of
+    the mask, the chain is rebuilt from the heaviest top-to-bottom path of parts
+    (:func:`_heaviest_path`) and kept if it holds more (``rebuilt=True``): growing from the
+    largest part fails when that part is a curved block of merged vertebrae (the line through
+    the end parts' centroids then points away from the spine) or lies among fragments.
     """
     m = _as_mask(mask)
     comp = _components(m, min_component_fraction)
-    k = comp.area.size - 1
-    h = m.shape[0]
     seed = int(np.argmax(comp.area))
     seed_rows = comp.row_count[seed][comp.row_count[seed] > 0]
     # "Large" is relative to the area of a square as wide as the spine (about one vertebra),
     # not to the largest part, which may be several merged vertebrae.
-    big = comp.area >= size_fraction * float(np.median(seed_rows)) ** 2
-    extent = comp.y1[big].max() - comp.y0[big].min() + 1 if big[1:].any() else h
+    spine_width = float(np.median(seed_rows))
+    big = comp.area >= size_fraction * spine_width**2
+    extent = comp.y1[big].max() - comp.y0[big].min() + 1 if big[1:].any() else m.shape[0]
     max_gap = max_gap_fraction * extent
-    chain = {seed}
-    count = comp.row_count[seed].copy()
-    xsum = comp.row_xsum[seed].copy()
-    undecided = set(range(1, k + 1)) - chain
+    chain = _grow_chain(comp, {seed}, big, max_gap, lateral_tolerance)
+    rebuilt = False
+    if _chain_fraction(comp, chain) < min_chain_fraction:
+        path = _heaviest_path(comp, big, max_gap, lateral_tolerance * spine_width)
+        other = _grow_chain(comp, set(path), big, max_gap, lateral_tolerance)
+        if _chain_fraction(comp, other) > _chain_fraction(comp, chain):
+            chain, rebuilt = other, True
+    chain_mask = np.isin(comp.labels, np.fromiter(chain, dtype=np.int64))
+    info = {
+        "n_components": len(chain),
+        "n_dropped": comp.area.size - 1 - len(chain) + comp.n_specks,
+        "chain_fraction": _chain_fraction(comp, chain),
+        "rebuilt": rebuilt,
+    }
+    return chain_mask, info
+
+
+def _chain_fraction(comp: _Components, chain: set[int]) -> float:
+    return float(comp.area[list(chain)].sum() / max(comp.total_area, 1))
+
+
+def _grow_chain(
+    comp: _Components, chain: set[int], big: np.ndarray, max_gap: float, lateral_tolerance: float
+) -> set[int]:
+    """Grow ``chain`` part by part (step 1 of the module docstring): the nearest part beside it
+    near its midline, or a large part beyond an end near the extrapolated end direction."""
+    chain = set(chain)
+    h = comp.labels.shape[0]
+    count = comp.row_count[list(chain)].sum(axis=0)
+    xsum = comp.row_xsum[list(chain)].sum(axis=0)
+    undecided = set(range(1, comp.area.size)) - chain
     while undecided:
         rows = np.nonzero(count > 0)[0]
         mid = np.zeros(h)
@@ -223,13 +263,45 @@ def select_chain(
         undecided.discard(best)
         count += comp.row_count[best]
         xsum += comp.row_xsum[best]
-    chain_mask = np.isin(comp.labels, np.fromiter(chain, dtype=np.int64))
-    info = {
-        "n_components": len(chain),
-        "n_dropped": k - len(chain) + comp.n_specks,
-        "chain_fraction": float(comp.area[list(chain)].sum() / max(comp.total_area, 1)),
-    }
-    return chain_mask, info
+    return chain
+
+
+def _heaviest_path(
+    comp: _Components, big: np.ndarray, max_gap: float, lateral_px: float, max_slope: float = 0.5
+) -> list[int]:
+    """The large parts on the top-to-bottom path of greatest total area (dynamic programming).
+
+    Consecutive parts of the path (ordered by centroid row) must be separated by at most
+    ``max_gap`` rows and their centroids by at most ``lateral_px + max_slope * (vertical
+    distance)`` sideways (a spine runs within about 27 degrees of vertical from one part to the
+    next), and a step may not pass by a large part whose centroid lies within ``lateral_px`` of
+    the step's line (that part is on the path's own course: a step past it would jump to a
+    second, displaced column). Unlike growing from the largest part, this looks at the whole mask
+    at once, so one curved block of merged vertebrae or a cluster of fragments cannot steer it
+    off the spine.
+    """
+    nodes = sorted((int(c) for c in np.nonzero(big)[0] if c > 0), key=lambda c: comp.cy[c])
+    score = {c: float(comp.area[c]) for c in nodes}
+    prev: dict[int, int | None] = {c: None for c in nodes}
+    for j, b in enumerate(nodes):
+        for i, a in enumerate(nodes[:j]):
+            dy = comp.cy[b] - comp.cy[a]
+            if dy <= 0 or comp.y0[b] - comp.y1[a] > max_gap:
+                continue
+            if abs(comp.cx[b] - comp.cx[a]) > lateral_px + max_slope * dy:
+                continue
+            passed = [c for c in nodes[i + 1 : j] if comp.cy[a] < comp.cy[c] < comp.cy[b]]
+            line_x = comp.cx[a] + (comp.cx[b] - comp.cx[a]) * (comp.cy[passed] - comp.cy[a]) / dy
+            if passed and np.any(np.abs(comp.cx[passed] - line_x) <= lateral_px):
+                continue
+            if score[a] + comp.area[b] > score[b]:
+                score[b], prev[b] = score[a] + float(comp.area[b]), a
+    end: int | None = max(nodes, key=lambda c: score[c])
+    path = []
+    while end is not None:
+        path.append(end)
+        end = prev[end]
+    return path[::-1]
 
 
 def _as_mask(mask: np.ndarray) -> np.ndarray:
@@ -272,7 +344,8 @@ def _checked_chain(m: np.ndarray, size_fraction: float, min_component_fraction: 
                    lateral_tolerance: float, max_gap_fraction: float, min_height: int,
                    min_row_coverage: float, min_chain_fraction: float) -> tuple[np.ndarray, dict, int, int]:
     """Step 1 and 2: the main chain and its checks; ``(chain, info, top row, bottom row)``."""
-    chain, info = select_chain(m, size_fraction, min_component_fraction, lateral_tolerance, max_gap_fraction)
+    chain, info = select_chain(m, size_fraction, min_component_fraction, lateral_tolerance, max_gap_fraction,
+                               min_chain_fraction)
     count = chain.sum(axis=1).astype(np.float64)
     rows = np.nonzero(count > 0)[0]
     top, bot = int(rows[0]), int(rows[-1])
@@ -433,6 +506,7 @@ def extract_centreline(
         ys=p[:, 1].copy(), xs=p[:, 0].copy(), tilt_deg=tilt, widths=widths, level_pos=level_pos,
         smoothing_px=float(sigma), n_components=int(info["n_components"]),
         n_dropped=int(info["n_dropped"]), image_shape=(int(m.shape[0]), int(m.shape[1])),
+        chain_rebuilt=bool(info["rebuilt"]),
     )
 
 

@@ -3,7 +3,8 @@
 Why
     A radiologist reviewing a hundred patients cannot check every angle; the review page
     (:mod:`r2mfnet.measure.review_page`) puts the doubtful cases first. A case is doubtful when
-    one of its views could not be measured, when the anatomical sanity rule
+    one of its views could not be measured, when its spine mask was broken and measured on a
+    rebuilt chain of parts (:func:`~r2mfnet.measure.centreline.select_chain`), when the anatomical sanity rule
     (:mod:`r2mfnet.measure.sanity`) changed or questioned the measurement, or when a number is
     outside what a scoliosis radiograph gives, or when the two halves of flip TTA (the two passes
     TTA averages: the letterboxed image and its mirror image, each thresholded alone) give main angles more than
@@ -70,6 +71,9 @@ def view_flags(view: str, entry: Mapping[str, Any]) -> list[str]:
     if not entry.get("measured"):
         return [f"{view}: not measured ({entry.get('error') or 'no reason given'})"]
     flags = [f"{view}: {f}" for f in entry.get("flags", [])]
+    if (entry.get("centreline") or {}).get("chain_rebuilt"):
+        flags.append(f"{view}: the spine mask is broken for the usual chain rule; measured on "
+                     "the chain rebuilt from its heaviest top-to-bottom path of parts")
     main = entry.get("main_angle_deg")
     if isinstance(main, (int, float)) and main > IMPLAUSIBLE_MAIN_DEG:
         flags.append(f"{view}: main angle {main:.1f} deg is implausible (> {IMPLAUSIBLE_MAIN_DEG:.0f})")

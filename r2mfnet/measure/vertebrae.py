@@ -54,7 +54,8 @@ from r2mfnet.measure.centreline import Centreline, _as_mask, extract_centreline,
 from r2mfnet.measure.cobb import CobbResult, _curves_from_profile, _result
 from r2mfnet.measure.levels import level_boundaries
 
-_CHAIN_KEYS = ("size_fraction", "min_component_fraction", "lateral_tolerance", "max_gap_fraction")
+_CHAIN_KEYS = (
+    "size_fraction", "min_component_fraction", "lateral_tolerance", "max_gap_fraction", "min_chain_fraction")
 
 
 @dataclass(frozen=True)

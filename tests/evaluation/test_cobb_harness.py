@@ -64,6 +64,20 @@ def test_sources_give_rows_by_hand_and_failures_are_counted():
     assert "| two degrees off | 2 | 0 |" in table and "| broken | 0 | 2 |" in table
 
 
+def test_images_measured_on_a_rebuilt_chain_are_counted_in_the_table():
+    from tests.measure.test_measure_cobb import _merged_lower_spine
+
+    spine, merged = _merged_lower_spine()
+    masks = {"clean": spine.mask, "merged": merged}
+    sources = [Source("pred", "mask", lambda image, memo: masks[image.case_id])]
+    done = evaluate_sources([_image("clean"), _image("merged")], sources)
+    assert done["per_image"][0]["info"]["pred/vertebrae"] == {}
+    assert done["per_image"][1]["info"]["pred/vertebrae"] == {"chain_rebuilt": True}
+    row = source_rows(done["per_image"], done["keys"], sources)[0]
+    assert row["n"] == 2 and row["n_failed"] == 0 and row["n_chain_rebuilt"] == 1
+    assert "| pred, end plates | 2 | 0 (1 rebuilt) |" in rows_markdown([row])
+
+
 def _with_sacrum(mask: np.ndarray, tilt: float = 28.0) -> np.ndarray:
     """``mask`` plus a piece tilted ``tilt`` deg below its lowest row (a piece of the sacrum)."""
     out = mask.astype(np.uint8).copy()

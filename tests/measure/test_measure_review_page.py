@@ -35,6 +35,15 @@ def test_flags_name_the_view_and_the_reason():
     assert case_flags(_case("b", {"coronal": _view(30.0)})) == []
 
 
+def test_a_view_measured_on_a_rebuilt_chain_is_flagged():
+    rebuilt = {**_view(30.0), "centreline": {"parts_kept": 14, "chain_rebuilt": True}}
+    assert case_flags(_case("a", {"coronal": rebuilt})) == [
+        "coronal: the spine mask is broken for the usual chain rule; measured on the chain "
+        "rebuilt from its heaviest top-to-bottom path of parts"]
+    usual = {**_view(30.0), "centreline": {"parts_kept": 14, "chain_rebuilt": False}}
+    assert case_flags(_case("b", {"coronal": usual})) == []
+
+
 def test_page_orders_doubtful_first_then_by_angle_and_shows_whole_names():
     long_name = "sunhl-1th-10-Jan-2017-239 A AP"
     cases = [("small", _case("small", {"coronal": _view(12.0)})),
