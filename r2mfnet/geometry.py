@@ -39,11 +39,17 @@ def vertebra_tilts_deg(corners: np.ndarray) -> np.ndarray:
 
     Positive means the right end is lower than the left end. Values lie in (-90, 90].
     """
-    c = check_corners(corners)
-    left = (c[:, 0] + c[:, 2]) / 2.0
-    right = (c[:, 1] + c[:, 3]) / 2.0
-    d = right - left
-    return np.degrees(np.arctan2(d[:, 1], d[:, 0]))
+    return midline_tilt_deg(check_corners(corners))
+
+
+def midline_tilt_deg(corners: np.ndarray) -> np.ndarray:
+    """:func:`vertebra_tilts_deg` without the shape check, for any leading shape ``(..., 4, 2)``
+    (TL, TR, BL, BR): the direction from the left side's midpoint to the right side's. Also used
+    on corners in a crop's coordinates (:mod:`r2mfnet.data.vertebra_crops`), whose axes are equal
+    in scale, so the angle is the same rule."""
+    c = np.asarray(corners, dtype=np.float64)
+    d = 0.5 * (c[..., 1, :] + c[..., 3, :]) - 0.5 * (c[..., 0, :] + c[..., 2, :])
+    return np.degrees(np.arctan2(d[..., 1], d[..., 0]))
 
 
 def cobb_from_landmarks(corners: np.ndarray) -> tuple[float, int, int]:

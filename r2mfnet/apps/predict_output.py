@@ -24,7 +24,7 @@ import io
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, TYPE_CHECKING, Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -33,6 +33,9 @@ from r2mfnet.data.inputs import InputCase, InputView
 from r2mfnet.errors import DataError, MeasurementError, R2MFNetError
 from r2mfnet.measure.review_page import write_review_page
 from r2mfnet.pictures import overlay, write_png
+
+if TYPE_CHECKING:  # only for the type hints: the refiner is loaded by the apps
+    from r2mfnet.inference.corner_refiner import CornerRefiner
 
 SCHEMA = "r2mfnet-measurements/1"
 EXIT_OK = 0
@@ -89,7 +92,7 @@ def process_case(
     get_labels: MaskFn | None = None,
     write_extra: ExtraFn | None = None,
     merged_split: str = "centreline",
-    corners: Any = None,
+    corners: CornerRefiner | None = None,
 ) -> tuple[dict[str, Any], list[dict[str, str]]]:
     """Predict, measure and write one case; return its ``measurements.json`` dict and failures.
 
@@ -313,7 +316,7 @@ def run_predictions(
     get_labels: MaskFn | None = None,
     write_extra: ExtraFn | None = None,
     merged_split: str = "centreline",
-    corners: Any = None,
+    corners: CornerRefiner | None = None,
 ) -> PredictSummary:
     """Process every case (see :func:`process_case`), then write ``summary.json``/``.csv``."""
     from r2mfnet.measure.case import method_kwargs

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from r2mfnet.geometry import midline_tilt_deg
+
 
 SIDE_PER_WIDTH = 1.6
 """Crop side over the vertebra's width: the whole body with its discs' edges, not its neighbours'."""
@@ -145,6 +147,4 @@ def mirror_corners(corners_uv: np.ndarray) -> np.ndarray:
 def midline_tilt_uv(corners_uv: np.ndarray) -> np.ndarray:
     """Mid-line tilt (degrees) of corners ``(..., 4, 2)`` in a crop's coordinates: the turn to add
     to the crop's own tilt (the crop's axes are equal in scale, so angles are kept)."""
-    c = np.asarray(corners_uv, dtype=np.float64)
-    d = 0.5 * (c[..., 1, :] + c[..., 3, :]) - 0.5 * (c[..., 0, :] + c[..., 2, :])
-    return np.degrees(np.arctan2(d[..., 1], d[..., 0]))
+    return midline_tilt_deg(corners_uv)

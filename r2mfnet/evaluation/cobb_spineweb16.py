@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
 
 from r2mfnet.errors import ConfigError, DataError
 from r2mfnet.evaluation.cobb_harness import (Image, Source, ensemble_words, evaluate_sources,
                                              merged_split_words, rows_markdown, source_rows)
+
+if TYPE_CHECKING:  # only for the type hints: the refiner is loaded by the apps
+    from r2mfnet.inference.corner_refiner import CornerRefiner
 
 SPLITS = ("train", "val", "test", "all")
 
@@ -179,7 +182,7 @@ def predicted_mask(predictor: Any, key: str = "pred_mask") -> Callable[[Image, d
 
 
 def mask_sources(predictor: Any = None, gt_at: Sequence[int] | None = None,
-                 gt_name: str = "gt", pred_name: str = "pred", corners: Any = None) -> list[Source]:
+                 gt_name: str = "gt", pred_name: str = "pred", corners: CornerRefiner | None = None) -> list[Source]:
     """Ground-truth masks, optionally through an input size, optionally a predictor's masks, and
     with a corner refiner (:class:`~r2mfnet.inference.corner_refiner.CornerRefiner`) the same
     predicted masks with their tilts read by it (row ``pred_corners``), side by side."""
@@ -232,7 +235,7 @@ def evaluate_spineweb16(
     progress: bool = True,
     gt_at: Sequence[int] | None = None,
     merged_split: str = "centreline",
-    corners: Any = None,
+    corners: CornerRefiner | None = None,
 ) -> dict[str, Any]:
     """Angles from landmarks, ground-truth masks and (optionally) predicted masks vs ``angles.csv``.
 
