@@ -304,6 +304,21 @@ def _summary_rows(case_result: dict[str, Any], folder: str) -> list[dict[str, An
     return rows
 
 
+def how_measured(settings: Mapping[str, Any], method: str, mask_label: str) -> str:
+    """The review page's sentence on where the masks and tilts come from (from ``settings``, the
+    same record as ``summary.json``)."""
+    source = settings.get("checkpoint") or settings.get("onnx_model")
+    masks = f"{mask_label} of {source}" if source else mask_label
+    if settings.get("ensemble"):
+        masks += f" averaged with {', '.join(map(str, settings['ensemble']))}"
+    if settings.get("tta_flip"):
+        masks += ", flip TTA"
+    tilts = ("each vertebra's end plates" if method == "vertebrae" else "the spine's centreline")
+    if settings.get("corners"):
+        tilts += f", each vertebra's tilt read from the radiograph by the corner network {settings['corners']}"
+    return f"Masks: {masks}. Tilts: {tilts}."
+
+
 def run_predictions(
     cases: Sequence[InputCase],
     output_dir: str | Path,
@@ -363,5 +378,6 @@ def run_predictions(
     writer.writeheader()
     writer.writerows(rows)
     atomic_write_text(out / "summary.csv", buf.getvalue())
-    write_review_page(out, results, title=f"r2mfnet review: {len(cases)} case(s), {settings.get('input', '')}")
+    write_review_page(out, results, title=f"r2mfnet review: {len(cases)} case(s), {settings.get('input', '')}",
+                      how_measured=how_measured(settings, method, mask_label))
     return summary

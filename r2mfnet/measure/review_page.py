@@ -137,8 +137,12 @@ def case_row(folder: str, case: Mapping[str, Any]) -> str:
     return f"<tr{cls} id=\"{html.escape(folder, quote=True)}\">" + "".join(cells) + "</tr>"
 
 
-def review_page_html(cases: Sequence[tuple[str, Mapping[str, Any]]], title: str = "r2mfnet review") -> str:
-    """The whole page for ``(folder, measurements dict)`` pairs, doubtful first, then by angle."""
+def review_page_html(cases: Sequence[tuple[str, Mapping[str, Any]]], title: str = "r2mfnet review",
+                     how_measured: str = "") -> str:
+    """The whole page for ``(folder, measurements dict)`` pairs, doubtful first, then by angle.
+
+    ``how_measured`` is a sentence under the title saying where the masks and tilts come from
+    (e.g. the checkpoint and the corner network): a reviewer judges an angle by how it was made."""
     def order(item: tuple[str, Mapping[str, Any]]) -> tuple[int, float]:
         main = _main_view(item[1])
         return -len(case_flags(item[1])), -(main[1].get("main_angle_deg", 0.0) if main else 1e9)
@@ -152,7 +156,8 @@ def review_page_html(cases: Sequence[tuple[str, Mapping[str, Any]]], title: str 
     return (
         f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
         f"<style>{_STYLE}</style></head><body>\n<h1>{html.escape(title)}</h1>\n"
-        f"<p>{len(cases)} case(s), {n_doubtful} flagged as doubtful (listed first). Click a column "
+        + (f'<p class="how">{html.escape(how_measured)}</p>\n' if how_measured else "")
+        + f"<p>{len(cases)} case(s), {n_doubtful} flagged as doubtful (listed first). Click a column "
         "header to sort by it. Angles in degrees; levels are approximate unless measured on "
         "vertebra label maps; 'side' is the image side.</p>\n"
         f'<table id="cases"><thead><tr>{head}</tr></thead><tbody>\n{rows}\n</tbody></table>\n'
@@ -161,6 +166,6 @@ def review_page_html(cases: Sequence[tuple[str, Mapping[str, Any]]], title: str 
 
 
 def write_review_page(output_dir: str | Path, cases: Sequence[tuple[str, Mapping[str, Any]]],
-                      title: str = "r2mfnet review") -> Path:
+                      title: str = "r2mfnet review", how_measured: str = "") -> Path:
     """Write ``index.html`` into ``output_dir`` (atomically); return its path."""
-    return atomic_write_text(Path(output_dir) / PAGE, review_page_html(cases, title))
+    return atomic_write_text(Path(output_dir) / PAGE, review_page_html(cases, title, how_measured))

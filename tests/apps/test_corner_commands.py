@@ -131,6 +131,9 @@ def test_predict_measures_views_with_the_refined_tilts(monkeypatch, manifest, co
         assert m["corners"] == str(out)
         view = m["views"]["coronal"]
         assert view["measured"] and view["main_angle_deg"] == 0.0 and view["tilt_range_deg"] == 0.0
+    page = (tmp_path / "pred" / "index.html").read_text()
+    assert (f'<p class="how">Masks: manifest masks, not predicted. Tilts: each vertebra&#x27;s end plates, '
+            f"each vertebra&#x27;s tilt read from the radiograph by the corner network {out}.</p>") in page
 
 
 def test_the_tta_halves_are_measured_with_the_views_refiner():
