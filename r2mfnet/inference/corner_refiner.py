@@ -13,8 +13,13 @@ How
     :data:`~r2mfnet.data.vertebra_crops.SIDE_PER_WIDTH` x its width; the network's corners give
     the tilt left in the crop, which is added. ``passes=2`` cuts a second crop on the first
     answer (centre of the corners, new tilt). With ``flip=True`` the mirrored crop is read too and
-    the two answers averaged (as the masks' flip TTA). Fallback samples of the centreline are
-    left as they are.
+    the two answers averaged (as the masks' flip TTA). With ``merged=True`` (default) the
+    fallback samples of merged pieces (``source`` ``"centreline"``: one per expected vertebra
+    along a block the mask merged, tilted like the centreline) are re-read too, each with the
+    median width of the outline-measured vertebrae within :data:`MERGED_WIDTH_LEVELS` levels (all
+    of them if none is that near): the radiograph still shows the vertebrae the mask merged.
+    Chosen on SpineWeb16 validation masks of four sources, where it lowered the main-angle MAE by
+    0-0.11 deg and never raised it (docs/clinical.md, (f)).
 """
 from __future__ import annotations
 
@@ -37,6 +42,7 @@ class PlacedVertebra(Protocol):
     x: float
     y: float
     tilt_deg: float
+    level_pos: float
     source: str
     width: float
 
@@ -44,7 +50,28 @@ class PlacedVertebra(Protocol):
 V = TypeVar("V", bound=PlacedVertebra)
 
 REFINED_SOURCES = ("shape", "split")
-"""Vertebrae whose tilt the refiner re-reads: those measured on their own outline."""
+"""Vertebrae measured on their own outline: always re-read, with their own width."""
+MERGED_SOURCE = "centreline"
+"""Fallback samples of a merged piece: re-read with ``merged=True``, with their neighbours' width."""
+MERGED_WIDTH_LEVELS = 2.5
+"""A merged sample's crop width is the median of the outline-measured vertebrae this many levels
+around it (vertebra widths change slowly along the spine)."""
+
+
+def crop_widths(vertebrae: Sequence[PlacedVertebra], merged: bool = True) -> dict[int, float]:
+    """The crop width of each vertebra the refiner re-reads (by index): its own for one measured
+    on its outline, its neighbours' median for a merged piece's sample (``merged``); a sample is
+    skipped when no vertebra was measured on its outline."""
+    own = {i: float(v.width) for i, v in enumerate(vertebrae) if v.source in REFINED_SOURCES and v.width > 0}
+    if not merged or not own:
+        return own
+    everyone = float(np.median(list(own.values())))
+    out = dict(own)
+    for i, v in enumerate(vertebrae):
+        if v.source == MERGED_SOURCE:
+            near = [w for j, w in own.items() if abs(vertebrae[j].level_pos - v.level_pos) <= MERGED_WIDTH_LEVELS]
+            out[i] = float(np.median(near)) if near else everyone
+    return out
 
 
 class CornerRefiner:
@@ -52,12 +79,14 @@ class CornerRefiner:
 
     def __init__(self, model: CornerNet, passes: int = 1, flip: bool = True,
                  trained_on: Sequence[str] | None = None, chosen_on: Sequence[str] | None = None,
-                 name: str = "corners"):
+                 name: str = "corners", merged: bool = True):
         if passes < 1:
             raise ValueError(f"passes must be at least 1, got {passes}")
         self.model = model.eval()
         self.passes = int(passes)
         self.flip = bool(flip)
+        self.merged = bool(merged)
+        """Re-read merged pieces' fallback samples too (module docstring)."""
         self.trained_on = None if trained_on is None else frozenset(trained_on)
         """Case ids the network was trained on (``None``: not recorded)."""
         self.chosen_on = None if chosen_on is None else frozenset(chosen_on)
@@ -87,8 +116,8 @@ class CornerRefiner:
         centred on the read corners."""
         grey = grey_image(image)
         size = self.model.size
-        frames = {i: CropFrame(v.x, v.y, v.tilt_deg, SIDE_PER_WIDTH * v.width)
-                  for i, v in enumerate(vertebrae) if v.source in REFINED_SOURCES and v.width > 0}
+        frames = {i: CropFrame(vertebrae[i].x, vertebrae[i].y, vertebrae[i].tilt_deg, SIDE_PER_WIDTH * w)
+                  for i, w in crop_widths(vertebrae, self.merged).items()}
         for _ in range(self.passes):
             if not frames:
                 break

@@ -83,7 +83,7 @@ def test_corner_net_learns_the_tilts_of_synthetic_vertebrae():
     assert min(h["val_tilt_mae_deg"] for h in history) == pytest.approx(err.mean(), rel=1e-4)
 
 
-def test_refiner_rereads_outline_tilts_only_and_its_file_round_trips(tmp_path):
+def test_refiner_rereads_outline_tilts_and_merged_samples_and_its_file_round_trips(tmp_path):
     torch.manual_seed(0)
     net = CornerNet(32)
     path = save_corner_net(net, tmp_path / "corners.pt")
@@ -96,14 +96,30 @@ def test_refiner_rereads_outline_tilts_only_and_its_file_round_trips(tmp_path):
            VertebraTilt(100.0, 110.0, 4.0, 0.1, "centreline", 0.0, 0.0),
            VertebraTilt(100.0, 170.0, -2.0, 0.2, "split", 26.0, 62.0)]
     out = refiner.refine(img, vts)
-    assert out[1] == vts[1]  # a centreline sample has no outline: kept
-    for new, old in zip(out[::2], vts[::2]):
+    for new, old in zip(out, vts):  # a merged piece's sample too, with its neighbours' width
         assert replace(new, tilt_deg=old.tilt_deg) == old and new.tilt_deg != old.tilt_deg
+    kept = CornerRefiner(loaded, passes=2, flip=True, merged=False).refine(img, vts)
+    assert kept[1] == vts[1] and kept[0] == out[0]  # merged=False: the sample is left alone
     # flip averaging: a crop and its mirror give opposite answers, so a mirror-symmetric image is read level
     sym = np.zeros((100, 100), np.uint8)
     sym[40:60, 20:80] = 200
     level = CornerRefiner(loaded, passes=1, flip=True).refine(sym, [VertebraTilt(49.5, 49.5, 0.0, 0.0, "shape", 20.0, 60.0)])
     assert level[0].tilt_deg == pytest.approx(0.0, abs=1e-4)
+
+
+def test_a_merged_sample_is_cropped_as_wide_as_its_measured_neighbours():
+    """Hand-computed: the median width of outline-measured vertebrae within 2.5 levels, else of
+    all of them; nothing to go by without any."""
+    from r2mfnet.inference.corner_refiner import crop_widths
+
+    def v(level, source, width):
+        return VertebraTilt(0.0, 0.0, 0.0, level, source, 0.0, width)
+
+    vts = [v(0, "shape", 40.0), v(1, "shape", 44.0), v(2, "centreline", 0.0), v(4, "split", 60.0),
+           v(9, "centreline", 0.0), v(10, "shape", 0.0)]
+    assert crop_widths(vts) == {0: 40.0, 1: 44.0, 3: 60.0, 2: 44.0, 4: 44.0}  # 2: median(40, 44, 60)
+    assert crop_widths(vts, merged=False) == {0: 40.0, 1: 44.0, 3: 60.0}
+    assert crop_widths([v(3, "centreline", 0.0)]) == {}
 
 
 class _FixedCorners(torch.nn.Module):
