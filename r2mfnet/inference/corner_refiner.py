@@ -19,7 +19,7 @@ How
     median width of the outline-measured vertebrae within :data:`MERGED_WIDTH_LEVELS` levels (all
     of them if none is that near): the radiograph still shows the vertebrae the mask merged.
     Chosen on SpineWeb16 validation masks of four sources, where it lowered the main-angle MAE by
-    0-0.11 deg and never raised it (docs/clinical.md, (f)).
+    0-0.11 deg and never raised it (docs/clinical.md, "Closing the budget" (h)).
 """
 from __future__ import annotations
 

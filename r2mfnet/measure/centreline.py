@@ -201,7 +201,7 @@ def select_chain(
     rebuilt = False
     if _chain_fraction(comp, chain) < min_chain_fraction:
         path = _heaviest_path(comp, big, max_gap, lateral_tolerance * spine_width)
-        other = _grow_chain(comp, set(path), big, max_gap, lateral_tolerance)
+        other = _grow_chain(comp, set(path), big, max_gap, lateral_tolerance) if path else chain
         if _chain_fraction(comp, other) > _chain_fraction(comp, chain):
             chain, rebuilt = other, True
     chain_mask = np.isin(comp.labels, np.fromiter(chain, dtype=np.int64))
@@ -266,6 +266,10 @@ def _grow_chain(
     return chain
 
 
+MAX_PATH_PARTS = 100
+"""The rebuilt chain's path is sought among this many largest parts at most."""
+
+
 def _heaviest_path(
     comp: _Components, big: np.ndarray, max_gap: float, lateral_px: float, max_slope: float = 0.5
 ) -> list[int]:
@@ -280,7 +284,12 @@ def _heaviest_path(
     at once, so one curved block of merged vertebrae or a cluster of fragments cannot steer it
     off the spine.
     """
-    nodes = sorted((int(c) for c in np.nonzero(big)[0] if c > 0), key=lambda c: comp.cy[c])
+    large = [int(c) for c in np.nonzero(big)[0] if c > 0]
+    # A spine has a few dozen parts at most; the cap keeps the cubic search fast on a mask of noise.
+    large = sorted(large, key=lambda c: -comp.area[c])[:MAX_PATH_PARTS]
+    nodes = sorted(large, key=lambda c: comp.cy[c])
+    if not nodes:
+        return []
     score = {c: float(comp.area[c]) for c in nodes}
     prev: dict[int, int | None] = {c: None for c in nodes}
     for j, b in enumerate(nodes):
