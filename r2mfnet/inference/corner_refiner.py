@@ -69,7 +69,8 @@ def crop_widths(vertebrae: Sequence[PlacedVertebra], merged: bool = True) -> dic
     out = dict(own)
     for i, v in enumerate(vertebrae):
         if v.source == MERGED_SOURCE:
-            near = [w for j, w in own.items() if abs(vertebrae[j].level_pos - v.level_pos) <= MERGED_WIDTH_LEVELS]
+            near = [w for j, w in own.items()
+                    if abs(vertebrae[j].level_pos - v.level_pos) <= MERGED_WIDTH_LEVELS]
             out[i] = float(np.median(near)) if near else everyone
     return out
 

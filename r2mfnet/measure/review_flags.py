@@ -4,8 +4,8 @@ Why
     A radiologist reviewing a hundred patients cannot check every angle; the review page
     (:mod:`r2mfnet.measure.review_page`) puts the doubtful cases first. A case is doubtful when
     one of its views could not be measured, when its spine mask was broken and measured on a
-    rebuilt chain of parts (:func:`~r2mfnet.measure.centreline.select_chain`), when the anatomical sanity rule
-    (:mod:`r2mfnet.measure.sanity`) changed or questioned the measurement, or when a number is
+    rebuilt chain of parts (:func:`~r2mfnet.measure.centreline.select_chain`), when the
+    anatomical sanity rule (:mod:`r2mfnet.measure.sanity`) changed or questioned the measurement, or when a number is
     outside what a scoliosis radiograph gives, or when the two halves of flip TTA (the two passes
     TTA averages: the letterboxed image and its mirror image, each thresholded alone) give main angles more than
     :data:`TTA_DISAGREEMENT_DEG` apart: the prediction is unstable there. The rules read only a
