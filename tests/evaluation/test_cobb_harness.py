@@ -13,7 +13,7 @@ from r2mfnet.errors import DataError
 from r2mfnet.evaluation.cobb_harness import Image, Source, evaluate_sources, rows_markdown, source_rows
 from r2mfnet.evaluation.cobb_repairs import remove_extra_parts, restore_missing, split_merged
 from r2mfnet.measure.aasce import aasce_angles_from_landmarks
-from tests.measure.synth_spine import bump, make_spine
+from tests.measure.synth_spine import bump, make_spine, merged_lower_spine
 
 
 def test_repairs_change_only_their_kind_of_error():
@@ -65,9 +65,7 @@ def test_sources_give_rows_by_hand_and_failures_are_counted():
 
 
 def test_images_measured_on_a_rebuilt_chain_are_counted_in_the_table():
-    from tests.measure.test_measure_cobb import _merged_lower_spine
-
-    spine, merged = _merged_lower_spine()
+    spine, merged = merged_lower_spine()
     masks = {"clean": spine.mask, "merged": merged}
     sources = [Source("pred", "mask", lambda image, memo: masks[image.case_id])]
     done = evaluate_sources([_image("clean"), _image("merged")], sources)

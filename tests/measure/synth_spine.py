@@ -83,3 +83,17 @@ def box_corners(cx: float, cy: float, w: float, h: float, tilt_deg: float) -> np
     c = np.array([cx, cy])
     return np.array([c - along * w / 2 - down * h / 2, c + along * w / 2 - down * h / 2,
                      c - along * w / 2 + down * h / 2, c + along * w / 2 + down * h / 2])
+
+
+def merged_lower_spine() -> tuple[SynthSpine, np.ndarray]:
+    """A strongly curved spine whose lower eight vertebrae are merged into two curved blocks
+    (their discs filled), as masks of a lumbar curve often are: the chain grown from the largest
+    block extrapolates the line through the two blocks' centroids, which points away from the
+    separate thoracic vertebrae above."""
+    s = make_spine(bump(0.2, 0.6, 0.2), height=400)
+    m = s.mask.astype(np.uint8)
+    for i0, i1 in ((9, 13), (13, 17)):
+        for i in range(i0, i1 - 1):
+            disc = np.array([s.corners[i, 2], s.corners[i, 3], s.corners[i + 1, 1], s.corners[i + 1, 0]])
+            cv2.fillPoly(m, [np.round(disc).astype(np.int32)], 1)
+    return s, m.astype(bool)

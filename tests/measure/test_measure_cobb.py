@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import math
 
-import cv2
 import numpy as np
 import pytest
 
@@ -18,7 +17,7 @@ from r2mfnet.measure import (
 )
 from r2mfnet.measure.levels import fraction_to_level_position, level_boundaries, level_name
 
-from tests.measure.synth_spine import bump, make_spine, rotate
+from tests.measure.synth_spine import bump, make_spine, merged_lower_spine, rotate
 
 TOL_DEG = 3.0
 
@@ -134,22 +133,8 @@ def test_empty_short_and_broken_masks_raise_clear_errors():
         extract_centreline(np.ones((3, 40, 40), bool))
 
 
-def _merged_lower_spine():
-    """A strongly curved spine whose lower eight vertebrae are merged into two curved blocks
-    (their discs filled), as masks of a lumbar curve often are: the chain grown from the largest
-    block extrapolates the line through the two blocks' centroids, which points away from the
-    separate thoracic vertebrae above."""
-    s = make_spine(bump(0.2, 0.6, 0.2), height=400)
-    m = s.mask.astype(np.uint8)
-    for i0, i1 in ((9, 13), (13, 17)):
-        for i in range(i0, i1 - 1):
-            disc = np.array([s.corners[i, 2], s.corners[i, 3], s.corners[i + 1, 1], s.corners[i + 1, 0]])
-            cv2.fillPoly(m, [np.round(disc).astype(np.int32)], 1)
-    return s, m.astype(bool)
-
-
 def test_chain_is_rebuilt_as_the_heaviest_path_when_growing_from_the_largest_part_fails():
-    s, m = _merged_lower_spine()
+    s, m = merged_lower_spine()
     grown, info_grown = select_chain(m, min_chain_fraction=0.0)  # 0: never rebuilt
     assert not info_grown["rebuilt"] and info_grown["chain_fraction"] < 0.75
     chain, info = select_chain(m)
