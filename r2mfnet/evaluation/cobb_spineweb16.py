@@ -198,7 +198,7 @@ def mask_sources(predictor: Any = None, gt_at: Sequence[int] | None = None,
     return sources
 
 
-def corner_refine(refiner: Any) -> Callable[[Image, dict], Callable]:
+def corner_refine(refiner: CornerRefiner) -> Callable[[Image, dict], Callable]:
     """The :attr:`Source.refine` of a corner refiner: it reads each image's radiograph."""
     return lambda image, memo: refiner.for_image(raw_image(image, memo))
 

@@ -62,8 +62,10 @@ _CHAIN_KEYS = (
 class VertebraTilt:
     """One vertebra (or fallback sample): centre, mid-line tilt, level position, how measured.
 
-    ``source`` is ``"shape"`` (end-plate fit), ``"centreline"`` (fallback of a merged piece) or
-    ``"split"`` (end-plate fit of a cut of a merged piece, ``merged_split="expected"``);
+    ``source`` is ``"shape"`` (end-plate fit), ``"centreline"`` (fallback of a merged piece),
+    ``"split"`` (end-plate fit of a cut of a merged piece, ``merged_split="expected"``) or
+    ``"gap"`` (a vertebra the mask missed, placed between its neighbours and read from the
+    radiograph: :class:`r2mfnet.inference.corner_refiner.CornerRefiner`);
     ``extent`` its height perpendicular to its mid-line and ``width`` its extent along it, in
     pixels (0 for fallback samples; the width is what :mod:`r2mfnet.measure.sanity` compares).
     """
@@ -573,7 +575,8 @@ def cobb_from_vertebrae(vertebrae: Sequence[VertebraTilt], min_curve_deg: float 
 
 TiltRefiner = Callable[[Sequence[VertebraTilt]], list[VertebraTilt]]
 """Re-reads the mask's vertebrae's tilts from elsewhere (e.g. the radiograph itself:
-:class:`r2mfnet.inference.corner_refiner.CornerRefiner`), one vertebra for one, same order."""
+:class:`r2mfnet.inference.corner_refiner.CornerRefiner`): the vertebrae in the same order, and
+it may add vertebrae the mask missed between them (``source="gap"``), in level order."""
 
 
 def cobb_from_mask_vertebrae(
@@ -584,11 +587,12 @@ def cobb_from_mask_vertebrae(
 
     ``kwargs`` go to :func:`vertebra_tilts` (``tilt_fit``, ``merged_split``, ...). ``refine``,
     if given, replaces the vertebrae's tilts before anything else reads them (the mask still
-    says where each vertebra is, the refiner how it is tilted). The
+    says where each vertebra is, the refiner how it is tilted; it may add vertebrae the mask
+    missed, see :data:`TiltRefiner`). The
     vertebrae then pass the anatomical sanity rule
     (:func:`r2mfnet.measure.sanity.check_anatomy`: pieces of the sacrum below L5 and the like
-    dropped, at most 17 vertebrae, doubtful results flagged in ``CobbResult.flags``) unless
-    ``anatomy=False``. Raises :class:`MeasurementError` like
+    dropped, at most 17 vertebrae, doubtful results flagged in ``CobbResult.flags``, as are
+    vertebrae the refiner read where the mask missed them) unless ``anatomy=False``. Raises :class:`MeasurementError` like
     :func:`~r2mfnet.measure.cobb.cobb_from_mask`.
     """
     from dataclasses import replace
@@ -601,4 +605,12 @@ def cobb_from_mask_vertebrae(
     if not anatomy:
         return cl, cobb_from_vertebrae(vts, min_curve_deg)
     check = check_anatomy(vts)
-    return cl, replace(cobb_from_vertebrae(list(check.kept), min_curve_deg), flags=check.flags)
+    return cl, replace(cobb_from_vertebrae(list(check.kept), min_curve_deg),
+                       flags=check.flags + _gap_flags(check.kept))
+
+
+def _gap_flags(vertebrae: Sequence[VertebraTilt]) -> tuple[str, ...]:
+    """A flag when the refiner read vertebrae the mask missed (``source="gap"``): the angle may
+    rest on them, and the mask that missed them is worth a look."""
+    read = sum(v.source == "gap" for v in vertebrae)
+    return (f"{read} vertebra(e) the mask missed, read from the radiograph",) if read else ()

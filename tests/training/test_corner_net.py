@@ -11,7 +11,7 @@ import torch
 
 from r2mfnet.data.vertebra_crops import Jitter, jittered_frames, midline_tilt_uv, vertebra_frames
 from r2mfnet.errors import CheckpointError
-from r2mfnet.inference.corner_refiner import CornerRefiner, load_corner_net, save_corner_net
+from r2mfnet.inference.corner_refiner import CornerRefiner, gap_samples, load_corner_net, save_corner_net
 from r2mfnet.measure.vertebrae import VertebraTilt, cobb_from_mask_vertebrae
 from r2mfnet.models.corner_net import CornerNet
 from r2mfnet.training.corner_training import (CornerTrainConfig, LandmarkImage, crops_and_targets, predict_corners,
@@ -122,6 +122,23 @@ def test_a_merged_sample_is_cropped_as_wide_as_its_measured_neighbours():
     assert crop_widths([v(3, "centreline", 0.0)]) == {}
 
 
+def test_a_missed_vertebra_is_placed_between_its_neighbours():
+    """Hand-computed: a gap of 2 levels gets one sample half-way (position, level and tilt
+    interpolated), a gap of 3.2 levels two at thirds; 1.5 levels is no gap."""
+    vts = [VertebraTilt(10.0, 0.0, 0.0, 0.0, "shape", 20.0, 40.0),
+           VertebraTilt(12.0, 30.0, 4.0, 1.5, "shape", 20.0, 40.0),
+           VertebraTilt(16.0, 70.0, 10.0, 3.5, "shape", 20.0, 44.0),
+           VertebraTilt(16.0, 130.0, -2.0, 6.7, "split", 20.0, 50.0)]
+    out = gap_samples(vts)
+    assert [v.source for v in out] == ["shape", "shape", "gap", "shape", "gap", "gap", "split"]
+    half = out[2]
+    assert (half.x, half.y, half.tilt_deg, half.level_pos, half.width) == pytest.approx((14.0, 50.0, 7.0, 2.5, 0.0))
+    assert [v.level_pos for v in out[4:6]] == pytest.approx([3.5 + 3.2 / 3, 3.5 + 6.4 / 3])
+    assert [v.y for v in out[4:6]] == pytest.approx([90.0, 110.0])
+    assert [v.tilt_deg for v in out[4:6]] == pytest.approx([6.0, 2.0])
+    assert gap_samples(vts[:2]) == vts[:2]
+
+
 class _FixedCorners(torch.nn.Module):
     """A stand-in network that answers every crop with the same corners: a box turned by
     ``turn`` degrees, centred ``shift`` crop units right of the crop's centre."""
@@ -153,6 +170,27 @@ def test_the_refiner_adds_the_turn_read_in_the_crop_and_recentres_on_the_corners
     assert mirrored[0].tilt_deg == pytest.approx(10.0)
 
 
+def test_the_refiner_reads_a_missed_vertebra_with_its_neighbours_width():
+    """A gap of two levels: one sample read (the crop's +5 deg added to its interpolated tilt),
+    cropped as wide as its neighbours; ``gaps=False`` leaves the list as it was; with no
+    outline-measured vertebra to take a width from, nothing is added."""
+    img = np.zeros((300, 200), np.float32)
+    vts = [VertebraTilt(100.0, 60.0, 2.0, 0.0, "shape", 30.0, 50.0),
+           VertebraTilt(100.0, 180.0, 6.0, 2.0, "shape", 30.0, 50.0)]
+    net = _FixedCorners(turn=5.0, shift=0.0)
+    out = CornerRefiner(net, passes=1, flip=False).refine(img, vts)
+    assert [v.source for v in out] == ["shape", "gap", "shape"]
+    assert [v.tilt_deg for v in out] == pytest.approx([7.0, 9.0, 11.0])
+    assert (out[1].x, out[1].y, out[1].level_pos) == pytest.approx((100.0, 120.0, 1.0))
+    frames = CornerRefiner(net, passes=1, flip=False).frames(img, gap_samples(vts))
+    assert frames[1].side == pytest.approx(frames[0].side)
+    no_gaps = CornerRefiner(net, passes=1, flip=False, gaps=False).refine(img, vts)
+    assert [v.source for v in no_gaps] == ["shape", "shape"]
+    assert [v.tilt_deg for v in no_gaps] == pytest.approx([7.0, 11.0])
+    merged_only = [replace(v, source="centreline", width=0.0) for v in vts]
+    assert CornerRefiner(net, passes=1, flip=False).refine(img, merged_only) == merged_only
+
+
 def test_a_segmentation_checkpoint_is_not_taken_for_a_corner_network(tmp_path):
     from r2mfnet.checkpoint import save_checkpoint
 
@@ -176,3 +214,17 @@ def test_the_end_plate_measurement_reads_the_refined_tilts():
     _, refined = cobb_from_mask_vertebrae(spine.mask, refine=level)
     assert seen and seen[0] >= 15
     assert refined.main_angle == pytest.approx(0.0, abs=1e-9)
+
+
+def test_a_result_resting_on_vertebrae_the_mask_missed_is_flagged():
+    from tests.measure.synth_spine import bump, make_spine
+
+    spine = make_spine(bump(0.12, 0.5, 0.25))
+    _, plain = cobb_from_mask_vertebrae(spine.mask)
+    assert not any("the mask missed" in f for f in plain.flags)
+
+    def one_read_in_a_gap(vertebrae):
+        return [replace(v, source="gap") if i == 5 else v for i, v in enumerate(vertebrae)]
+
+    _, read = cobb_from_mask_vertebrae(spine.mask, refine=one_read_in_a_gap)
+    assert "1 vertebra(e) the mask missed, read from the radiograph" in read.flags
