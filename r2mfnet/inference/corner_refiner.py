@@ -20,8 +20,8 @@ How
     of them if none is that near): the radiograph still shows the vertebrae the mask merged.
     Chosen on SpineWeb16 validation masks of four sources, where it lowered the main-angle MAE by
     0-0.11 deg and never raised it (docs/clinical.md, "Closing the budget" (h)). With
-    ``gaps=True`` (default) a vertebra the mask missed altogether is read too: where two
-    neighbouring vertebrae lie more than :data:`GAP_MIN_LEVELS` levels apart, one sample per
+    ``gaps=True`` (default) a vertebra the mask missed altogether (or whose piece the
+    measurement left out as misshapen) is read too: where two neighbouring vertebrae lie more than :data:`GAP_MIN_LEVELS` levels apart, one sample per
     missing level is placed evenly between them (``source`` ``"gap"``, its first tilt
     interpolated) and read like a merged sample (:func:`gap_samples`); the radiograph shows the
     vertebra the mask lost, and a missed end vertebra of a curve otherwise hands the angle to its
@@ -61,7 +61,8 @@ REFINED_SOURCES = ("shape", "split")
 MERGED_SOURCE = "centreline"
 """Fallback samples of a merged piece: re-read with ``merged=True``, with their neighbours' width."""
 GAP_SOURCE = "gap"
-"""A vertebra the mask missed, placed between its neighbours by :func:`gap_samples`."""
+"""A vertebra the mask missed (or whose piece was left out as misshapen), placed between its
+neighbours by :func:`gap_samples`."""
 MERGED_WIDTH_LEVELS = 2.5
 """A merged or gap sample's crop width is the median of the outline-measured vertebrae this many
 levels around it (vertebra widths change slowly along the spine)."""

@@ -64,8 +64,8 @@ class VertebraTilt:
 
     ``source`` is ``"shape"`` (end-plate fit), ``"centreline"`` (fallback of a merged piece),
     ``"split"`` (end-plate fit of a cut of a merged piece, ``merged_split="expected"``) or
-    ``"gap"`` (a vertebra the mask missed, placed between its neighbours and read from the
-    radiograph: :class:`r2mfnet.inference.corner_refiner.CornerRefiner`);
+    ``"gap"`` (a vertebra the mask missed, or whose piece was left out, placed between its
+    neighbours and read from the radiograph: :class:`r2mfnet.inference.corner_refiner.CornerRefiner`);
     ``extent`` its height perpendicular to its mid-line and ``width`` its extent along it, in
     pixels (0 for fallback samples; the width is what :mod:`r2mfnet.measure.sanity` compares).
     """
@@ -610,7 +610,8 @@ def cobb_from_mask_vertebrae(
 
 
 def _gap_flags(vertebrae: Sequence[VertebraTilt]) -> tuple[str, ...]:
-    """A flag when the refiner read vertebrae the mask missed (``source="gap"``): the angle may
-    rest on them, and the mask that missed them is worth a look."""
+    """A flag when the refiner read vertebrae in gaps between the measured ones (``source="gap"``:
+    the mask missed them, or their pieces were left out as misshapen): the angle may rest on
+    them, and the mask is worth a look."""
     read = sum(v.source == "gap" for v in vertebrae)
-    return (f"{read} vertebra(e) the mask missed, read from the radiograph",) if read else ()
+    return (f"{read} vertebra(e) read from the radiograph in gaps between the measured ones",) if read else ()
