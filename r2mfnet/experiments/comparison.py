@@ -33,12 +33,13 @@ log = logging.getLogger("r2mfnet.compare")
 DEFAULT_MODELS: tuple[str, ...] = (
     "r2mfnet", "unet", "smp_unet", "r2mfnet_v2", "r2mfnet_v1", "r2mfnet_roi",
     "r2mfnet_fine_crop", "r2mfnet_no_r2jump", "r2mfnet_no_mcskip", "r2mfnet_no_scse", "r2mfnet_no_inception",
-    "r2mfnet_no_cascade",
+    "r2mfnet_no_cascade", "r2mfnet_full_inception", "r2mfnet_full_r2jump", "r2mfnet_two_stage",
 )
 """docs/results.md's comparison: R2MF-Net, a plain U-Net and the segmentation_models_pytorch U-Net
 (``smp_unet``, optional extra ``peers``), the first cost-aware R2MF-Net (``r2mfnet_v2``),
 R2MF-Net before its compute-aware defaults (``r2mfnet_v1``), today's R2MF-Net with the
-region-of-interest cascade (``r2mfnet_roi``), then the ablations (of ``r2mfnet_v1``). The other baselines (``r2unet``,
+region-of-interest cascade (``r2mfnet_roi``), then the ablations: of ``r2mfnet_v1`` (``no_*``, ``fine_crop``), and of
+today's default with one compute-aware choice switched back (``full_*``, ``two_stage``). The other baselines (``r2unet``,
 ``attention_unet``, ``unetpp``) run with ``models=[...]``."""
 METRICS = ("dice", "iou", "boundary_f1", "hd95", "vertebra_f1")
 CURVE_KEYS = ("stage", "epoch", "elapsed_seconds", "cpu_seconds", "val_dice", "val_vertebra_f1")

@@ -8,6 +8,9 @@ and exports.
 * ``mcskip_fusion="pyramid"``: MC-Skip's gated sum built coarsest first;
 * ``joint_training``: one stage, both networks learning, both outputs supervised;
 * ``mcskip_from_level``: MC-Skip only into the coarser fine-encoder stages.
+
+Each key set back alone (the single-choice ablations of docs/results.md) trains, resumes exactly
+and exports too.
 """
 from __future__ import annotations
 
@@ -241,15 +244,37 @@ def test_quarter_size_coarse_network_sees_the_input_pooled_by_four() -> None:
     assert out["logits"].shape == (2, 1, 97, 45) and model.pad_multiple == 32
 
 
-def test_default_run_resumes_exactly_and_exports_to_onnx(tmp_path: Path) -> None:
+SWITCHED_BACK = [
+    pytest.param(None, None, id="default"),
+    pytest.param("light_levels", 0, id="light_levels"),
+    pytest.param("coarse_scale", 1, id="coarse_scale"),
+    pytest.param("r2jump_units", None, id="r2jump_units"),
+    pytest.param("recurrent_steps", 2, id="recurrent_steps"),
+    pytest.param("mcskip_fusion", "gate", id="mcskip_fusion"),
+    pytest.param("mcskip_from_level", 0, id="mcskip_from_level"),
+    pytest.param("joint_training", False, id="joint_training"),
+]
+"""Today's default, and each of its compute-aware keys set back alone to ``r2mfnet_v1``'s value:
+the single-choice ablations (``r2mfnet_full_inception``, ``r2mfnet_full_r2jump``,
+``r2mfnet_two_stage`` among them) must each train, resume and export on their own."""
+
+
+@pytest.mark.parametrize("key, value", SWITCHED_BACK)
+def test_default_and_each_switch_alone_train_resume_exactly_and_export_to_onnx(
+        tmp_path: Path, key: str | None, value: object) -> None:
     from r2mfnet.checkpoint import load_checkpoint
     from r2mfnet.training.run import train
     from r2mfnet.training.trainer import TrainingInterrupted
     from tests.helpers import compose_config, tiny_overrides
 
-    overrides = tiny_overrides(tmp_path / "cache", "model=r2mfnet", "trainer.epochs=2",
+    switch = [] if key is None else [f"model.{key}={'null' if value is None else value}"]
+    schedule = (["trainer.coarse_epochs=1", "trainer.fine_epochs=1"] if value is False
+                else ["trainer.epochs=2"])
+    overrides = tiny_overrides(tmp_path / "cache", "model=r2mfnet", *switch, *schedule,
                                "evaluate_after_training=false")
     full = train(compose_config(overrides), tmp_path / "full")
+    stages = [h["stage"] for h in full["train"].history]
+    assert stages == (["coarse", "fine"] if value is False else ["single", "single"])
     with pytest.raises(TrainingInterrupted) as info:
         train(compose_config([*overrides, "trainer.max_steps=1"]), tmp_path / "cut")
     resumed = train(compose_config([*overrides, f"trainer.resume={info.value.checkpoint}"]), tmp_path / "x")
@@ -257,7 +282,11 @@ def test_default_run_resumes_exactly_and_exports_to_onnx(tmp_path: Path) -> None
     b = load_checkpoint(resumed["train"].latest_checkpoint)["model"]
     assert a["model"].keys() == b.keys() and all(torch.equal(a["model"][k], b[k]) for k in b)
     config = a["model_config"]
-    assert (config["coarse_scale"], config["mcskip_from_level"]) == (4, 1)
+    cfg = compose_config(overrides).model
+    want = dict(COST_AWARE, **({} if key is None else {key: value}))
+    assert config == create("r2mfnet", base_channels=cfg.base_channels, depth=cfg.depth,
+                            coarse_classes=cfg.coarse_classes, fine_coords=cfg.fine_coords,
+                            **want).model_config
     model = create(**config)
     model.load_state_dict(a["model"])
     _assert_onnx_export_matches(model)
@@ -267,6 +296,13 @@ def test_default_run_resumes_exactly_and_exports_to_onnx(tmp_path: Path) -> None
     ("r2mfnet", COST_AWARE),
     ("r2mfnet_v2", V2),
     ("r2mfnet_v1", {}),  # the Python defaults: the model before any compute-aware key
+    # the candidates of docs/results.md: the full block back at level 1; today's model by its own name
+    ("r2mfnet_l1", dict(COST_AWARE, light_levels=1)),
+    ("r2mfnet_cw", COST_AWARE),
+    # the single-choice ablations of today's default
+    ("r2mfnet_full_inception", dict(COST_AWARE, light_levels=0)),
+    ("r2mfnet_full_r2jump", dict(COST_AWARE, r2jump_units=None, recurrent_steps=2)),
+    ("r2mfnet_two_stage", dict(COST_AWARE, joint_training=False)),
     # today's cost-aware base with the region-of-interest cascade (coarse_scale gives way to coarse_size)
     ("r2mfnet_roi", dict(COST_AWARE, coarse_scale=1, fine_crop=True, coarse_size=[128, 64],
                          crop_size=[512, 128])),
