@@ -85,9 +85,9 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         raise ConfigError("budget=true needs dataset=spineweb16 and checkpoint=PATH")
     if c.ensemble and not checkpoint:
         raise ConfigError("ensemble= needs checkpoint=PATH: the members are averaged with it")
-    if c.corners and (dataset != "spineweb16" or not checkpoint or c.budget):
-        raise ConfigError("corners= needs dataset=spineweb16 and checkpoint=PATH, without budget=true: "
-                          "it adds a row of the predicted masks with their tilts read by the corner network")
+    if c.corners and (dataset != "spineweb16" or not checkpoint):
+        raise ConfigError("corners= needs dataset=spineweb16 and checkpoint=PATH: it reads the tilts of "
+                          "the predicted masks (with budget=true, of every mask row) from the radiograph")
     predictor = build_predictor(c) if checkpoint else None
     corners = _corner_refiner(c.corners) if c.corners else None
     out = Path(c.output_dir) if c.output_dir else Path("outputs") / "measure_eval" / dataset
@@ -101,7 +101,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
 
             check_ensemble_split(manifest, checkpoint, c.ensemble, split)
         if c.budget:
-            return _budget(c, manifest, predictor, str(checkpoint), methods, out)
+            return _budget(c, manifest, predictor, str(checkpoint), methods, out, corners)
         from r2mfnet.evaluation.cobb_spineweb16 import evaluate_spineweb16, spineweb16_markdown
 
         result = evaluate_spineweb16(
@@ -147,17 +147,18 @@ def _ensemble_record(c: EvaluateCobbConfig) -> dict[str, Any]:
 
 
 def _budget(c: EvaluateCobbConfig, manifest: Path, predictor: Any, checkpoint: str,
-            methods: list[str], out: Path) -> dict[str, Any]:
-    """``budget=true``: the error budget of one checkpoint on one split (docs/clinical.md)."""
+            methods: list[str], out: Path, corners: Any = None) -> dict[str, Any]:
+    """``budget=true``: the error budget of one checkpoint on one split (docs/clinical.md);
+    ``corners`` (a corner refiner or ``None``): every mask row's tilts read by it."""
     from r2mfnet.evaluation.cobb_harness import write_report
     from r2mfnet.evaluation.cobb_budget import budget_markdown, error_budget, write_worst_pictures
 
     size = c.gt_at or (predictor.letterbox.height, predictor.letterbox.width)
     result = error_budget(manifest, predictor, checkpoint, split=c.split, methods=methods,
                           input_size=size, every=c.every, limit=c.limit, progress=c.progress,
-                          merged_split=c.merged_split)
+                          merged_split=c.merged_split, corners=corners)
     result.update(_ensemble_record(c))
-    pictures = write_worst_pictures(result, predictor, out / "worst", n=c.worst)
+    pictures = write_worst_pictures(result, predictor, out / "worst", n=c.worst, corners=corners)
     result["worst_pictures"] = [str(p.relative_to(out)) for p in pictures]
     md = budget_markdown(result)
     j, m = write_report(result, md, out, "cobb_budget", command_line("evaluate_cobb"))

@@ -24,6 +24,12 @@ Why
     row by construction. Per image: the predicted row's error beside vertebra F1 and Dice, and
     the worst images as report pictures (:func:`write_worst_pictures`).
 
+    With a corner refiner (``corners=``, :class:`~r2mfnet.inference.corner_refiner.CornerRefiner`)
+    every mask row reads its tilts with it, as ``r2mfnet-predict corners=`` does, and one more row,
+    ``pred_masks``, keeps the predicted masks' own tilts: the budget then says what remains once
+    the corner network reads the tilts (the method row becomes the network's own error on perfect
+    masks), and ``pred_masks`` -> ``pred`` is what the network gained.
+
     ``merged_split`` (:func:`~r2mfnet.measure.vertebrae.vertebra_tilts`) is used by every row's
     end-plate measurement (the harness's, ground truth and predicted alike) and by the worst
     images' pictures, and stated in the report: with ``"expected"`` the "merged vertebrae" share
@@ -31,15 +37,20 @@ Why
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
 from r2mfnet.evaluation.cobb_harness import (Image, Source, ensemble_words, evaluate_sources,
                                              merged_split_words, rows_markdown, source_rows)
 from r2mfnet.evaluation.cobb_repairs import missing_count, remove_extra_parts, restore_missing, split_merged
-from r2mfnet.evaluation.cobb_spineweb16 import gt_at_size, gt_labels, gt_mask, predicted_mask, spineweb16_images
+from r2mfnet.evaluation.cobb_spineweb16 import (corner_refine, gt_at_size, gt_labels, gt_mask, predicted_mask,
+                                                 spineweb16_images)
+
+if TYPE_CHECKING:  # only for the type hints: the refiner is loaded by the apps
+    from r2mfnet.inference.corner_refiner import CornerRefiner
 
 CHAIN = ("gt", "{size}", "pred_repaired", "pred-extra+split", "pred-extra", "pred")
 """The budget's chain of sources, from the best masks to the predicted ones."""
@@ -66,8 +77,10 @@ def recipe_predictor(predictor: Any) -> Any | None:
     return recipe
 
 
-def budget_sources(predictor: Any, input_size: Sequence[int]) -> list[Source]:
-    """The sources of the module docstring, sharing one prediction per image."""
+def budget_sources(predictor: Any, input_size: Sequence[int],
+                   corners: CornerRefiner | None = None) -> list[Source]:
+    """The sources of the module docstring, sharing one prediction per image; with ``corners``
+    every mask row's tilts read by the corner network, and ``pred_masks`` without it."""
     pred = predicted_mask(predictor)
     recipe = recipe_predictor(predictor)
 
@@ -79,7 +92,7 @@ def budget_sources(predictor: Any, input_size: Sequence[int]) -> list[Source]:
             return mask
         return get
 
-    return [
+    sources = [
         Source("gt", "mask", gt_mask, "ground-truth masks"),
         gt_at_size(input_size),
         Source("pred_no_rule", "mask", pred, "predicted, no sanity rule", {"vertebrae": {"anatomy": False}}),
@@ -94,6 +107,11 @@ def budget_sources(predictor: Any, input_size: Sequence[int]) -> list[Source]:
         Source("pred_repaired", "mask", repaired(remove_extra_parts, split_merged, restore_missing),
                "predicted, all three repaired"),
     ]
+    if corners is None:
+        return sources
+    refine = corner_refine(corners)
+    return [Source("pred_masks", "mask", pred, "predicted masks, their own tilts (no corner network)"),
+            *(replace(s, label=f"{s.label}, tilts from the corner network", refine=refine) for s in sources)]
 
 
 def segmentation_of_prediction(image: Image, memo: dict) -> dict[str, Any]:
@@ -145,13 +163,16 @@ def _error_vs_segmentation(per_image: Sequence[dict[str, Any]], key: str) -> lis
 def error_budget(manifest: str | Path, predictor: Any, checkpoint: str | Path, split: str = "val",
                  methods: Sequence[str] = ("vertebrae",), input_size: Sequence[int] = (256, 128),
                  every: int = 1, limit: int | None = None, progress: bool = True,
-                 merged_split: str = "centreline") -> dict[str, Any]:
-    """The budget of one checkpoint on its own ``split`` of SpineWeb16 (see the module doc)."""
+                 merged_split: str = "centreline", corners: CornerRefiner | None = None) -> dict[str, Any]:
+    """The budget of one checkpoint on its own ``split`` of SpineWeb16 (see the module doc);
+    ``corners``: every mask row's tilts read by this corner network."""
     from r2mfnet.measure.vertebrae import check_merged_split
 
     check_merged_split(merged_split)  # before the images are listed
     images, note = spineweb16_images(manifest, every, limit, checkpoint, split)
-    sources = budget_sources(predictor, input_size)
+    if corners is not None:
+        corners.check_unseen([im.case_id for im in images], split)
+    sources = budget_sources(predictor, input_size, corners)
     done = evaluate_sources(images, sources, methods, progress, f"error budget ({split})",
                             per_image_extra=segmentation_of_prediction, merged_split=merged_split)
     per_image = done["per_image"]
@@ -165,6 +186,7 @@ def error_budget(manifest: str | Path, predictor: Any, checkpoint: str | Path, s
             "input_size": [int(input_size[0]), int(input_size[1])], "n_images": len(per_image),
             "prediction_settings": {k: getattr(predictor, k, None) for k in RECIPE_SETTINGS},
             "merged_split": merged_split,
+            **({"corners": corners.name} if corners is not None else {}),
             "rows": source_rows(per_image, done["keys"], sources),
             "budget": [_budget_table(per_image, chain, m) for m in methods],
             "error_by_vertebra_f1": _error_vs_segmentation(per_image, pred_key),
@@ -180,7 +202,9 @@ def budget_markdown(result: dict[str, Any]) -> str:
     lines = [f"Error budget, SpineWeb16 {result['split']} split ({result['n_images']} images; "
              f"{result['predicted_on']}); checkpoint {result['checkpoint']}{ensemble_words(result)}; "
              f"prediction settings {result.get('prediction_settings')}{merged_split_words(result)}; "
-             "reference: experts' angles.csv.",
+             + (f"tilts read by the corner network {result['corners']} in every mask row but pred_masks; "
+                if result.get("corners") else "")
+             + "reference: experts' angles.csv.",
              "", rows_markdown(result["rows"])]
     for b in result["budget"]:
         lines += ["", f"Budget of the main angle ({b['method']}), on the {b['n_images']} images every row "
@@ -216,9 +240,10 @@ def worst_images(result: dict[str, Any], n: int = 10) -> list[dict[str, Any]]:
 
 
 def write_worst_pictures(result: dict[str, Any], predictor: Any, folder: str | Path, n: int = 10,
-                         height: int = 900) -> list[Path]:
+                         height: int = 900, corners: CornerRefiner | None = None) -> list[Path]:
     """Report pictures of the ``n`` worst images: ground truth and prediction side by side,
-    measured with the budget's ``merged_split``."""
+    measured with the budget's ``merged_split`` (and its corner network, so that the angles
+    drawn are the table's)."""
     from r2mfnet.data.io import read_image, read_mask
     from r2mfnet.data.preprocess import normalize_intensity
     from r2mfnet.measure.case import measure_view, method_kwargs
@@ -232,7 +257,9 @@ def write_worst_pictures(result: dict[str, Any], predictor: Any, folder: str | P
         image01 = normalize_intensity(raw)
         masks = {"ground truth": read_mask(r["mask"]),
                  "predicted": np.asarray(predictor.predict_mask(raw), dtype=bool)}
-        views = {name: measure_view("coronal", m, method="vertebrae", **kwargs) for name, m in masks.items()}
+        refine = {} if corners is None else {"refine": corners.for_image(raw)}
+        views = {name: measure_view("coronal", m, method="vertebrae", **kwargs, **refine)
+                 for name, m in masks.items()}
         pictures = {name: draw_measurement(image01, masks[name], v.centreline, v.cobb, error=v.error)
                     for name, v in views.items()}
         title = (f"{r['case_id']} | experts {r['reference'][0]:.1f} deg | predicted "

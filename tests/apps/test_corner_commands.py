@@ -104,12 +104,26 @@ def test_evaluate_cobb_refuses_a_corner_network_that_saw_the_evaluated_images(mo
     assert not (tmp_path / "out").exists()
 
 
-def test_evaluate_cobb_refuses_corners_where_they_would_not_be_used(monkeypatch, manifest, corner_file, tmp_path):
-    out, seg = corner_file
-    for extra in ([f"checkpoint={seg}", "budget=true"], []):
-        with pytest.raises(ConfigError, match="^corners= needs dataset=spineweb16 and checkpoint=PATH"):
-            _evaluate(monkeypatch, manifest, tmp_path, [f"corners={out}", *extra])
+def test_evaluate_cobb_refuses_corners_without_a_checkpoint(monkeypatch, manifest, corner_file, tmp_path):
+    out, _ = corner_file
+    with pytest.raises(ConfigError, match="^corners= needs dataset=spineweb16 and checkpoint=PATH"):
+        _evaluate(monkeypatch, manifest, tmp_path, [f"corners={out}"])
     assert not (tmp_path / "out").exists()
+
+
+def test_the_budget_with_corners_reads_every_mask_row_with_the_network(monkeypatch, manifest, corner_file, tmp_path):
+    """budget=true corners=...: the budget of the corner-network chain, and the masks' own tilts
+    beside it (pred_masks), on the checkpoint's unseen images; the file names the network."""
+    out, seg = corner_file
+    result = _evaluate(monkeypatch, manifest, tmp_path, [f"checkpoint={seg}", f"corners={out}", "split=test",
+                                                         "budget=true", "worst=1"])
+    rows = {r["source"]: r for r in result["rows"]}
+    assert {"pred_masks/vertebrae", "pred/vertebrae", "gt/vertebrae", "pred_repaired/vertebrae"} <= set(rows)
+    assert "tilts from the corner network" in rows["pred/vertebrae"]["what"]
+    assert "tilts from the corner network" not in rows["pred_masks/vertebrae"]["what"]
+    assert {r["case_id"] for r in result["per_image"]} == _held_out(manifest, SPLIT, "test")
+    written = json.loads((tmp_path / "out" / "cobb_budget.json").read_text())
+    assert written["corners"] == str(out) and len(written["worst_pictures"]) == 1
 
 
 def test_predict_measures_views_with_the_refined_tilts(monkeypatch, manifest, corner_file, tmp_path):

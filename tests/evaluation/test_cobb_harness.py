@@ -167,3 +167,46 @@ def test_budget_adds_the_recipe_settings_row_when_the_run_changes_them(tiny_spin
     assert "pred_recipe/vertebrae" not in {
         r["source"] for r in error_budget(tiny_spineweb16, SacrumPredictor(), "fake.pt", split="all",
                                           input_size=(128, 64), progress=False)["rows"]}
+
+
+class LevelCorners:
+    """A stand-in corner refiner that reads every vertebra as level (tilt 0): every angle it
+    touches is 0 deg, so its rows' main-angle error is the experts' main angle itself."""
+
+    name = "level.pt"
+
+    def __init__(self) -> None:
+        self.checked: list[tuple[list[str], str]] = []
+
+    def check_unseen(self, case_ids, split: str) -> None:
+        self.checked.append((list(case_ids), split))
+
+    def for_image(self, image: np.ndarray):
+        from dataclasses import replace
+
+        assert image.ndim == 2  # the radiograph itself, read per image
+        return lambda vertebrae: [replace(v, tilt_deg=0.0) for v in vertebrae]
+
+
+def test_budget_with_a_corner_network_reads_every_mask_row_with_it(tiny_spineweb16, tmp_path):
+    from r2mfnet.evaluation.cobb_budget import budget_markdown, error_budget, write_worst_pictures
+
+    plain = error_budget(tiny_spineweb16, SacrumPredictor(), "fake.pt", split="all",
+                         input_size=(128, 64), progress=False)
+    corners = LevelCorners()
+    result = error_budget(tiny_spineweb16, SacrumPredictor(), "fake.pt", split="all",
+                          input_size=(128, 64), progress=False, corners=corners)
+    assert corners.checked == [([f"case{i}" for i in range(len(result["per_image"]))], "all")]
+    rows = {r["source"]: r for r in result["rows"]}
+    before = {r["source"]: r for r in plain["rows"]}
+    experts = np.mean([r["reference"][0] for r in result["per_image"]])
+    for name in ("gt", "gt@128x64", "pred", "pred_repaired", "pred-extra"):
+        assert rows[f"{name}/vertebrae"]["mae_main_deg"] == pytest.approx(experts)
+    # the masks' own tilts, as without the corner network
+    assert rows["pred_masks/vertebrae"]["mae_main_deg"] == pytest.approx(before["pred/vertebrae"]["mae_main_deg"])
+    assert result["corners"] == "level.pt" and "corner network level.pt" in budget_markdown(result)
+    shares = result["budget"][0]["shares"]
+    assert shares[0]["smape_main_pct"] == pytest.approx(100.0)  # AASCE SMAPE: |0 - a| / (0 + a), every image
+    assert sum(s["mae_main_deg"] for s in shares[1:]) == pytest.approx(0.0, abs=1e-9)
+    pictures = write_worst_pictures(result, SacrumPredictor(), tmp_path / "worst", n=1, corners=corners)
+    assert len(pictures) == 1
